@@ -1,0 +1,1 @@
+"""Provider clients and the narrow interface (port) the pipeline calls."""

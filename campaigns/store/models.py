@@ -1,0 +1,131 @@
+"""SQLAlchemy 2.x models. The database is the source of truth; the broker only carries ids.
+
+Recipients point at their chunk by ``(campaign_id, chunk_seq)`` so that ingestion can
+stream rows in bulk without first learning chunk ids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    type: Mapped[int] = mapped_column(Integer, default=2)
+    sender: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2))
+    placeholders: Mapped[str] = mapped_column(String(8), default="keep")
+    rate_limit: Mapped[int | None] = mapped_column(Integer)
+    rate_period: Mapped[int | None] = mapped_column(Integer)
+    deferred_to: Mapped[str | None] = mapped_column(String(19))
+    validity: Mapped[int | None] = mapped_column(Integer)
+    mclass: Mapped[int | None] = mapped_column(Integer)
+    source_name: Mapped[str | None] = mapped_column(String(255))
+
+    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    error: Mapped[str | None] = mapped_column(Text)
+    provider_campaign_id: Mapped[str | None] = mapped_column(String(64))
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    create_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    launch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    counters: Mapped[dict | None] = mapped_column(JSON)
+
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    valid: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (UniqueConstraint("campaign_id", "seq", name="uq_chunks_campaign_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+    __table_args__ = (
+        Index("ix_recipients_campaign_chunk", "campaign_id", "chunk_seq"),
+        Index("ix_recipients_campaign_message", "campaign_id", "message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    raw_phone: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    fields: Mapped[str | None] = mapped_column(Text)  # JSON object of placeholder values
+    verdict: Mapped[str] = mapped_column(String(10))  # valid | invalid | duplicate
+    reason: Mapped[str | None] = mapped_column(Text)
+    segments: Mapped[int | None] = mapped_column(Integer)
+    chunk_seq: Mapped[int | None] = mapped_column(Integer)
+    provider_code: Mapped[int | None] = mapped_column(Integer)
+    provider_meaning: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    final_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class CounterSample(Base):
+    """The provider's counters over time (one row per poll that saw them change)."""
+
+    __tablename__ = "counter_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str | None] = mapped_column(String(32))
+    counters: Mapped[dict] = mapped_column(JSON)
+
+
+class Lease(Base):
+    """A named lease held until ``expires_at``: keeps two beat processes from doubling work."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    value: Mapped[float | None] = mapped_column(Float)
