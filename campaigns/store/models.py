@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -58,6 +60,11 @@ class Campaign(Base):
     launch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     counters: Mapped[dict | None] = mapped_column(JSON)
+    # pipeline bookkeeping (services): who works on the current step since when, when a
+    # waiting retry is due, and how many temporary failures in a row the step has seen
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     rows: Mapped[int] = mapped_column(Integer, default=0)
     valid: Mapped[int] = mapped_column(Integer, default=0)
@@ -83,6 +90,10 @@ class Chunk(Base):
     added: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # True once an attempt may have reached the provider: the next one resends
+    maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Recipient(Base):
