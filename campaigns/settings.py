@@ -54,6 +54,8 @@ class Settings:
     # pipeline (issue 4)
     pause_after_permanent_failures: float = 0.5  # share of a campaign's recipients
     max_transport_retries: int = 8
+    retry_base_seconds: float = 2.0  # exponential backoff with full jitter: base * 2**n, capped
+    retry_cap_seconds: float = 300.0
     # Mobizon (issue 3)
     mobizon_api_key: str | None = field(default=None, repr=False)
     mobizon_api_url: str = "https://api.mobizon.kz"
@@ -93,6 +95,8 @@ class Settings:
                 env, "CAMPAIGNS_PAUSE_AFTER_FAILURES", d.pause_after_permanent_failures
             ),
             max_transport_retries=_int(env, "CAMPAIGNS_MAX_RETRIES", d.max_transport_retries),
+            retry_base_seconds=_float(env, "CAMPAIGNS_RETRY_BASE_SECONDS", d.retry_base_seconds),
+            retry_cap_seconds=_float(env, "CAMPAIGNS_RETRY_CAP_SECONDS", d.retry_cap_seconds),
             mobizon_api_key=env.get("MOBIZON_API_KEY") or None,
             mobizon_api_url=(env.get("MOBIZON_API_URL") or d.mobizon_api_url).rstrip("/"),
             http_timeout=_float(env, "CAMPAIGNS_HTTP_TIMEOUT", d.http_timeout),
