@@ -1,0 +1,152 @@
+"""The pipeline's tasks, shared by the Celery worker and the embedded runner.
+
+Each step calls one service with the process's resources and dispatches the ``Next``
+steps it returns. The services own every provider failure (they return a step with a
+countdown, or move the campaign to paused/failed with a reason); what is left here is a
+database that is briefly unreachable or locked (retry the task) and anything unexpected
+(log one redacted line; the scanner re-issues the work after CAMPAIGNS_STALL_SECONDS).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from campaigns.services.chunks import add_next_chunk
+from campaigns.services.create import create_at_provider
+from campaigns.services.follow import fetch_final_statuses, poll_campaigns
+from campaigns.services.launch import launch_campaign
+from campaigns.services.leases import acquire_lease
+from campaigns.services.recover import scan_stalled
+from workers.constants import (
+    DB_MAX_RETRIES,
+    DB_RETRY_COUNTDOWN,
+    QUEUE_TICK,
+    QUEUE_WORK,
+    TASK_FOR_ACTION,
+    TASK_TICK,
+    TICK_LEASE,
+)
+from workers.context import UnknownCampaign, WorkerContext
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+# A database that is down, restarting or (SQLite) locked: the same call will work later.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+class RetryLater(Exception):
+    """The step hit a transient database failure; run it again after ``countdown`` seconds."""
+
+    def __init__(self, message: str, countdown: float):
+        super().__init__(message)
+        self.countdown = countdown
+
+
+def _create(ctx: WorkerContext, campaign_id: int):
+    return create_at_provider(campaign_id, ctx.uow_factory, ctx.provider_for(campaign_id), ctx.settings)
+
+
+def _add(ctx: WorkerContext, campaign_id: int):
+    return add_next_chunk(campaign_id, ctx.uow_factory, ctx.provider_for(campaign_id), ctx.settings)
+
+
+def _launch(ctx: WorkerContext, campaign_id: int):
+    return launch_campaign(campaign_id, ctx.uow_factory, ctx.provider_for(campaign_id), ctx.settings)
+
+
+def _final_statuses(ctx: WorkerContext, campaign_id: int):
+    return fetch_final_statuses(campaign_id, ctx.uow_factory, ctx.provider_for(campaign_id), ctx.settings)
+
+
+STEPS: dict[str, Callable] = {
+    "create": _create,
+    "add": _add,
+    "launch": _launch,
+    "final_statuses": _final_statuses,
+}
+
+
+def _guarded(what: str, call: Callable, retries: int):
+    """``call()``, with a transient database failure raised as RetryLater and anything else
+    logged in one redacted line (returns None then)."""
+    try:
+        return call()
+    except TRANSIENT_DB_ERRORS as exc:
+        raise RetryLater(f"{what}: database unavailable ({type(exc).__name__})", DB_RETRY_COUNTDOWN * 2**retries) from None
+    except UnknownCampaign as exc:
+        log.info("%s: %s; nothing to do", what, exc)
+    except Exception as exc:  # a bug or an unmapped failure: the scanner re-issues the work later
+        log.error("%s failed: %s: %s", what, type(exc).__name__, exc)
+    return None
+
+
+def run_step(ctx: WorkerContext, action: str, campaign_id: int, *, retries: int = 0) -> None:
+    """Run the service behind ``action`` for one campaign and dispatch the steps it returns.
+
+    Raises RetryLater on a transient database failure; logs and swallows anything else.
+    """
+    step = STEPS[action]
+    steps = _guarded(f"{action} campaign {campaign_id}", lambda: step(ctx, campaign_id), retries)
+    if steps:
+        ctx.dispatch(steps)
+
+
+def run_tick(ctx: WorkerContext, holder: str, *, retries: int = 0) -> bool:
+    """The periodic tick: under the tick lease, re-issue stalled work and poll running
+    campaigns. Returns False when another holder has the lease for this period.
+
+    Raises RetryLater on a transient database failure while taking the lease.
+    """
+    # The lease lasts a little less than one period, so each period runs one tick however
+    # many beat processes send one.
+    ttl = max(ctx.settings.poll_seconds * 0.9, 0.05)
+    taken = _guarded("tick lease", lambda: acquire_lease(TICK_LEASE, holder, ttl, ctx.uow_factory), retries)
+    if not taken:
+        return False
+    for what, call in (
+        ("scan for stalled work", lambda: scan_stalled(ctx.uow_factory, ctx.settings)),
+        ("poll campaigns", lambda: poll_campaigns(ctx.uow_factory, ctx.provider, ctx.settings)),
+    ):
+        try:
+            steps = _guarded(what, call, retries)
+        except RetryLater as exc:  # the next tick tries again
+            log.warning("%s", exc)
+            continue
+        if steps:
+            ctx.dispatch(steps)
+    return True
+
+
+def register_tasks(app: "Celery", get_context: Callable[[], WorkerContext]) -> None:
+    """Register the pipeline's tasks on ``app``; ``get_context`` returns the process's resources."""
+
+    def _retry_or_give_up(task, exc: RetryLater):
+        if task.request.retries >= DB_MAX_RETRIES:
+            log.warning("%s; giving up after %d retries, the scanner will re-issue it", exc, task.request.retries)
+            return None
+        raise task.retry(countdown=exc.countdown, max_retries=DB_MAX_RETRIES)
+
+    def make_step_task(action: str, name: str) -> None:
+        @app.task(name=name, bind=True, ignore_result=True, queue=QUEUE_WORK)
+        def step_task(self, campaign_id: int) -> None:
+            try:
+                run_step(get_context(), action, int(campaign_id), retries=self.request.retries)
+            except RetryLater as exc:
+                return _retry_or_give_up(self, exc)
+
+    for action, name in TASK_FOR_ACTION.items():
+        make_step_task(action, name)
+
+    @app.task(name=TASK_TICK, bind=True, ignore_result=True, queue=QUEUE_TICK)
+    def tick(self) -> None:
+        try:
+            # Each tick message holds the lease under its own id: the first tick of a period wins.
+            run_tick(get_context(), holder=str(self.request.id or "tick"), retries=self.request.retries)
+        except RetryLater as exc:  # the next period's tick runs anyway
+            log.warning("%s", exc)
