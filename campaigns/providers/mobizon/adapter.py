@@ -1,0 +1,252 @@
+"""Mobizon behind the provider port: server-side campaigns.
+
+    create_campaign    Campaign/Create with data[...] from the CampaignSpec
+    find_campaign      Campaign/List by text and creation date, after a lost Create answer
+    add_chunk          Campaign/AddRecipients; one outcome per recipient, 98/99 are data
+    launch             Campaign/Send: 1 -> MODERATION, 2 -> RUNNING
+    campaign_statuses  Campaign/List by criteria[ids], 10 ids a call
+    message_statuses   Message/List by criteria[campaignIds], paged to the end
+    cancel             Campaign/Delete; code 10 -> PermanentError
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Callable, Iterator, Sequence
+
+import httpx
+
+from campaigns.providers.errors import PermanentError, TemporaryError
+from campaigns.providers.mobizon import codes
+from campaigns.providers.mobizon.checks import InvalidCampaign
+from campaigns.providers.mobizon.client import MAX_LIST_CAMPAIGN_IDS, MobizonClient
+from campaigns.providers.mobizon.types import FINAL_SMS_STATUSES, CampaignItem, RecipientResult
+from campaigns.providers.port import CampaignSpec, CampaignStatus, ChunkRecipient, MessageStatus, RecipientOutcome
+from campaigns.settings import Settings, SettingsError
+
+SANDBOX_API_KEY = "sandbox"  # the simulator accepts any non-empty key
+LAUNCH_STATUSES = {1: "MODERATION", 2: "RUNNING"}  # Campaign/Send: "1 - moderation, 2 - sending"
+STATUS_PAGE_SIZE = 25  # Campaign/List pages must hold the 10 ids of one batch
+FIND_PAGE_SIZE = 50
+FIND_MAX_PAGES = 20
+
+
+def _digits(text: str | None) -> str:
+    return "".join(ch for ch in text or "" if ch.isdigit())
+
+
+class MobizonProvider:
+    """The Provider port over a MobizonClient. ``today`` gives the date used to search
+    recent campaigns (injectable for tests)."""
+
+    server_side_campaigns = True
+
+    def __init__(self, client: MobizonClient, *, name: str = "mobizon", today: Callable[[], date] = date.today):
+        self.client = client
+        self.name = name
+        self._today = today
+
+    def __repr__(self) -> str:
+        return f"MobizonProvider(name={self.name!r}, client={self.client!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def create_campaign(self, spec: CampaignSpec) -> str:
+        """Campaign/Create from ``spec``; PermanentError when the spec breaks Mobizon's rules."""
+        try:
+            return self.client.create_campaign(
+                name=spec.name or None,
+                text=spec.text,
+                type=spec.type,
+                sender=spec.sender,
+                rate_limit=spec.rate_limit,
+                rate_period=spec.rate_period,
+                deferred_to=spec.deferred_to,
+                mclass=spec.mclass,
+                validity=spec.validity,
+            )
+        except InvalidCampaign as exc:
+            raise PermanentError(str(exc), method="campaign/create", data=exc.problems) from None
+
+    def find_campaign(self, spec: CampaignSpec, *, exclude: Sequence[str] = ()) -> str | None:
+        """The newest campaign in status NEW with ``spec``'s name and text, created
+        yesterday to tomorrow (the account's timezone may differ from ours), whose id is
+        not in ``exclude``; None when there is none."""
+        today = self._today()
+        criteria = {
+            "text": spec.text,
+            "createDateFrom": (today - timedelta(days=1)).isoformat(),
+            "createDateTo": (today + timedelta(days=1)).isoformat(),
+        }
+        excluded = {str(x) for x in exclude}
+        candidates: list[CampaignItem] = []
+        seen = 0
+        for page in range(FIND_MAX_PAGES):
+            result = self.client.list_campaigns(criteria=criteria, page=page, page_size=FIND_PAGE_SIZE)
+            candidates.extend(item for item in result.items if self._same(item, spec) and item.id not in excluded)
+            seen += len(result.items)
+            if len(result.items) < FIND_PAGE_SIZE or seen >= result.total:
+                break
+        if not candidates:
+            return None
+        newest = max(candidates, key=lambda item: (item.create_ts or "", int(_digits(item.id) or 0)))
+        return newest.id
+
+    @staticmethod
+    def _same(item: CampaignItem, spec: CampaignSpec) -> bool:
+        return (
+            item.status == "NEW"
+            and not item.is_deleted
+            and (item.text or "") == spec.text
+            and (item.name or "") == (spec.name or "")
+        )
+
+    def add_chunk(
+        self,
+        campaign_id: str,
+        chunk_key: str,
+        recipients: Sequence[ChunkRecipient],
+        *,
+        resend: bool = False,
+        spec: CampaignSpec | None = None,
+    ) -> list[RecipientOutcome]:
+        """Campaign/AddRecipients for one chunk (≤ 500); one outcome per recipient, in order.
+
+        Template recipients (``spec.type`` 3, or, without ``spec``, any recipient with
+        fields) travel with their placeholder values; ``spec.placeholders_flag`` becomes
+        params[placeholdersFlag]. On a ``resend`` code 4 means "already added". Raises
+        TemporaryError (code 10, transport, a result list that does not match the chunk).
+        """
+        template = spec.type == 3 if spec is not None else any(r.fields for r in recipients)
+        if template:
+            payload = [{"recipient": r.phone, **r.fields} for r in recipients]
+        else:
+            payload = [r.phone for r in recipients]
+        flag = spec.placeholders_flag if spec is not None and template else None
+        result = self.client.add_recipients(campaign_id, payload, placeholders_flag=flag)
+        items = _match(recipients, result.items, chunk_key)
+        return [_outcome(r, item, resend) for r, item in zip(recipients, items)]
+
+    def launch(self, campaign_id: str) -> str:
+        """Campaign/Send; the status right after (MODERATION or RUNNING)."""
+        status = self.client.send_campaign(campaign_id)
+        if status in LAUNCH_STATUSES:
+            return LAUNCH_STATUSES[status]
+        # An undocumented answer: the campaign was sent, so read what it is now.
+        current = self.campaign_statuses([campaign_id]).get(str(campaign_id))
+        if current is None:
+            raise TemporaryError(
+                f"sent, but the answer ({status}) and the list give no status", method="campaign/send", maybe_done=True
+            )
+        return current.status
+
+    def campaign_statuses(self, campaign_ids: Sequence[str]) -> dict[str, CampaignStatus]:
+        """Status and counters of ``campaign_ids`` through Campaign/List, 10 ids a call
+        (Mobizon searches only the first 10). Ids Mobizon does not return are absent."""
+        wanted = [str(x) for x in dict.fromkeys(campaign_ids)]
+        statuses: dict[str, CampaignStatus] = {}
+        for start in range(0, len(wanted), MAX_LIST_CAMPAIGN_IDS):
+            batch = wanted[start : start + MAX_LIST_CAMPAIGN_IDS]
+            page = self.client.list_campaigns(criteria={"ids": batch}, page_size=STATUS_PAGE_SIZE)
+            for item in page.items:
+                if item.id in batch:
+                    statuses[item.id] = CampaignStatus(
+                        campaign_id=item.id, status=item.status or "UNKNOWN", counters=item.counters.as_dict()
+                    )
+        return statuses
+
+    def message_statuses(self, campaign_id: str) -> Iterator[MessageStatus]:
+        """Every message of the campaign with its status, through Message/List pages of 100."""
+        for item in self.client.iter_messages(criteria={"campaignIds": [campaign_id]}, page_size=100):
+            status = item.status or "UNKNOWN"
+            yield MessageStatus(
+                message_id=item.id, phone=item.to or "", status=status, final=status in FINAL_SMS_STATUSES
+            )
+
+    def cancel(self, campaign_id: str) -> None:
+        """Campaign/Delete. PermanentError when Mobizon refuses (code 10: the campaign has
+        started, or a deferred one starts in under 5 minutes) or it is not found (code 2)."""
+        try:
+            deleted = self.client.delete_campaign(campaign_id)
+        except TemporaryError as exc:
+            if exc.code == 10:
+                raise PermanentError(
+                    "the campaign can no longer be deleted: it has started, or starts in under 5 minutes",
+                    code=10,
+                    method="campaign/delete",
+                ) from None
+            raise
+        if not deleted:
+            raise PermanentError("Mobizon did not delete the campaign", method="campaign/delete")
+
+
+def _match(recipients: Sequence[ChunkRecipient], items: Sequence[RecipientResult], chunk_key: str) -> list[RecipientResult]:
+    """Each recipient's result: by number (``number``, then ``recipient``), else by position
+    when the counts agree. Raises TemporaryError when neither works: resending the chunk is
+    safe (duplicates come back as code 4), guessing is not."""
+    index: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        for key in {_digits(item.number), _digits(item.recipient)} - {""}:
+            index.setdefault(key, []).append(i)
+    used: set[int] = set()
+    matched: list[RecipientResult] = []
+    for recipient in recipients:
+        choice = next((i for i in index.get(_digits(recipient.phone), ()) if i not in used), None)
+        if choice is None:
+            break
+        used.add(choice)
+        matched.append(items[choice])
+    else:
+        return matched
+    if len(items) == len(recipients):
+        return list(items)
+    raise TemporaryError(
+        f"chunk {chunk_key}: {len(items)} results for {len(recipients)} recipients",
+        method="campaign/addRecipients",
+        maybe_done=True,
+    )
+
+
+def _outcome(recipient: ChunkRecipient, item: RecipientResult, resend: bool) -> RecipientOutcome:
+    if item.code == 0:
+        added, meaning = True, item.meaning
+    elif item.code == 4 and resend:
+        # The earlier attempt's answer was lost after Mobizon added the number (PROVIDERS.md).
+        added, meaning = True, codes.ALREADY_ADDED
+    else:
+        added, meaning = False, item.meaning
+    return RecipientOutcome(
+        phone=recipient.phone, code=item.code, meaning=meaning, added=added, message_id=item.message_id
+    )
+
+
+def mobizon_provider_from_settings(
+    settings: Settings,
+    *,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    name: str = "mobizon",
+    on_domain_change: Callable[[str], None] | None = None,
+) -> MobizonProvider:
+    """A MobizonProvider with its own ``httpx.Client`` (timeouts from ``settings``).
+
+    Without ``api_url``: the account of ``MOBIZON_API_URL`` and ``MOBIZON_API_KEY``
+    (SettingsError when the key is not set). With ``api_url`` (the simulator behind the
+    ``sandbox`` provider): that URL, and ``api_key`` or ``"sandbox"``.
+    """
+    if api_url is None:
+        url = settings.mobizon_api_url
+        key = api_key or settings.mobizon_api_key
+        if not key:
+            raise SettingsError("MOBIZON_API_KEY is not set: put the Mobizon account's API key in the environment")
+    else:
+        url, key = api_url, api_key or SANDBOX_API_KEY
+    timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
+    http = httpx.Client(timeout=timeout, headers={"user-agent": "campaigns (Mobizon client)"})
+    try:
+        client = MobizonClient(http, api_key=key, api_url=url, on_domain_change=on_domain_change)
+    except BaseException:
+        http.close()
+        raise
+    return MobizonProvider(client, name=name)
