@@ -1,9 +1,391 @@
-"""Commands of this group are registered here (filled in by their issue)."""
+"""The pipeline's commands: submit, status, list, cancel, report, demo, worker, beat.
+
+Each command parses its options, calls one service (campaigns.services) or the runtime
+(workers/), and maps failures onto exit codes: 0 done, 1 refused or failed, 2 usage.
+With no CAMPAIGNS_BROKER_URL the pipeline runs inside ``campaigns submit`` (the embedded
+runner); with one, ``submit`` enqueues and ``campaigns worker`` / ``campaigns beat`` run it.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from campaigns.cli import settings_of
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SETTLED = frozenset({"done", "failed", "cancelled", "paused"})
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+class Placeholders(str, Enum):
+    keep = "keep"
+    strip = "strip"
+    reject = "reject"
+
+
+class ExcelEngine(str, Enum):
+    calamine = "calamine"
+    openpyxl = "openpyxl"
+    xlrd = "xlrd"
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    from campaigns.redact import redact
+
+    typer.echo(f"error: {redact(message)}", err=True)
+    return typer.Exit(code)
+
+
+def _console(*, stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _open_engine(settings):
+    """The engine for the configured database; the embedded SQLite default is migrated on
+    the spot so a fresh checkout works without ``campaigns db upgrade``."""
+    from campaigns.store.engine import make_engine, upgrade
+
+    if settings.database_url.startswith("sqlite"):
+        upgrade(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+def _setup_logging(console) -> None:
+    """Warnings from the runtime go through rich (so they do not break the bars) and
+    through the redacting filter (so no key reaches the terminal)."""
+    from rich.logging import RichHandler
+
+    from workers import logs
+
+    root = logging.getLogger()
+    root.handlers[:] = [RichHandler(console=console, show_path=False, show_time=False)]
+    root.setLevel(logging.WARNING)
+    logs.install(root)
+
+
+def _status(campaign_id: int, engine) -> dict:
+    from campaigns.services.status import campaign_status
+    from campaigns.store.uow import UnitOfWork
+
+    return campaign_status(campaign_id, lambda: UnitOfWork(engine))
+
+
+def _finish(status: dict, *, as_json: bool, console) -> int:
+    """Print the final status; returns the exit code: 0 when the campaign is done (or still
+    on its way in the workers), 1 when it failed, was paused or cancelled."""
+    from campaigns.cli.progress import status_table
+
+    if as_json:
+        _print_json(status)
+    else:
+        console.print(status_table(status))
+    return EXIT_FAILED if status["state"] in SETTLED - {"done"} else EXIT_OK
+
+
+def run_embedded(settings, engine, campaign_id: int, first_steps, *, show: bool, console,
+                 simulator_options: dict | None = None) -> dict:
+    """Run one campaign to its end inside this process, with progress bars when ``show``."""
+    from campaigns.cli.progress import CampaignProgress
+    from workers.embedded import EmbeddedRunner
+
+    with EmbeddedRunner(settings, engine, simulator_options=simulator_options) as runner, \
+            CampaignProgress(console, campaign_id, enabled=show) as bars:
+        runner.schedule_all(first_steps)
+        try:
+            statuses = runner.run([campaign_id], on_progress=bars.update)
+        except KeyboardInterrupt:
+            console.print("interrupted: the campaign stays where it is and resumes on the next run")
+            raise typer.Exit(130) from None
+    return statuses[campaign_id]
+
+
+def wait_in_database(engine, campaign_id: int, *, show: bool, console, every: float = 0.5) -> dict:
+    """Follow a campaign the workers run, from the database, until it settles."""
+    from campaigns.cli.progress import CampaignProgress
+
+    with CampaignProgress(console, campaign_id, enabled=show) as bars:
+        while True:
+            status = _status(campaign_id, engine)
+            bars.update({campaign_id: status})
+            if status["state"] in SETTLED:
+                return status
+            time.sleep(every)
+
+
+def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: bool,
+            simulator_options: dict | None = None, settings=None) -> tuple[dict, object]:
+    """Ingest ``path``, create the campaign and run it (embedded) or enqueue it (broker).
+    Returns the campaign's latest status and the settings it ran with; raises typer.Exit
+    when the file or the options are refused."""
+    from campaigns.ingest.readers import FileRefused
+    from campaigns.services.submit import InvalidCampaign, submit_campaign
+
+    settings = settings or settings_of(ctx)
+    if settings.embedded and request.provider == "sandbox" and settings.sandbox_url is None:
+        # The in-process simulator runs on a fast clock: follow it at least once a second.
+        settings = settings.with_(poll_seconds=min(settings.poll_seconds, 1.0))
+    console = _console(stderr=as_json)
+    _setup_logging(console)
+    engine = _open_engine(settings)
+    try:
+        with console.status(f"reading {path.name}", spinner="dots"):
+            try:
+                result = submit_campaign(path, request, settings, engine)
+            except FileRefused as exc:
+                raise _fail(str(exc)) from None
+            except InvalidCampaign as exc:
+                raise _fail(str(exc), EXIT_USAGE) from None
+        if not as_json:
+            console.print(f"campaign {result.campaign_id}: {_ingest_line(result.report)}")
+        if settings.embedded:
+            status = run_embedded(settings, engine, result.campaign_id, result.next, show=not as_json,
+                                  console=console, simulator_options=simulator_options)
+        else:
+            status = _enqueue(settings, engine, result, wait=wait, show=not as_json, console=console)
+        return status
+    finally:
+        engine.dispose()
+
+
+def _enqueue(settings, engine, result, *, wait: bool, show: bool, console) -> dict:
+    from workers.app import make_celery
+    from workers.dispatch import CeleryDispatcher
+
+    app = make_celery(settings)
+    try:
+        dispatcher = CeleryDispatcher(app)
+        for step in result.next:
+            try:
+                dispatcher.schedule(step)
+            except Exception as exc:  # the beat's scanner picks up a queued campaign anyway
+                console.print(f"[yellow]the broker did not take the campaign ({type(exc).__name__}); "
+                              "the beat's scanner will start it[/yellow]")
+    finally:
+        app.close()
+    if wait:
+        return wait_in_database(engine, result.campaign_id, show=show, console=console)
+    return _status(result.campaign_id, engine)
+
+
+def _ingest_line(report) -> str:
+    """One line about the file, from the ingest report (object or mapping)."""
+    get = report.get if isinstance(report, dict) else (lambda k, d=None: getattr(report, k, d))
+    parts = [f"{get('rows', 0)} rows", f"{get('valid', 0)} valid", f"{get('invalid', 0)} invalid",
+             f"{get('duplicates', 0)} duplicates"]
+    chunks = get("chunks")
+    if chunks is not None:
+        parts.append(f"{chunks if isinstance(chunks, int) else len(chunks)} chunks")
+    return ", ".join(parts)
+
+
+def _uow_factory(engine):
+    from campaigns.store.uow import UnitOfWork
+
+    return lambda: UnitOfWork(engine)
 
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("submit")
+    def submit_cmd(
+        ctx: typer.Context,
+        file: Path = typer.Argument(..., help="Recipient file: CSV/TXT, XLS or XLSX."),
+        text: str = typer.Option(..., "--text", help="Message text; {placeholders} make it a template campaign."),
+        name: Optional[str] = typer.Option(None, "--name", help="Campaign name (default: the file's name)."),
+        sender: Optional[str] = typer.Option(None, "--from", help="Sender signature registered with the provider."),
+        provider: str = typer.Option("sandbox", "--provider", help="mobizon or sandbox (the built-in simulator)."),
+        country: Optional[str] = typer.Option(None, "--country", help="Region for national phone formats, e.g. KZ."),
+        placeholders: Placeholders = typer.Option(Placeholders.keep, "--placeholders"),
+        rate_limit: Optional[int] = typer.Option(None, "--rate-limit", min=1, help="Messages per --rate-period."),
+        rate_period: Optional[int] = typer.Option(None, "--rate-period", help="60, 3600 or 86400 seconds."),
+        deferred_to: Optional[str] = typer.Option(None, "--deferred-to", help="'YYYY-MM-DD HH:MM:SS' (1 h to 14 days ahead)."),
+        validity: Optional[int] = typer.Option(None, "--validity", help="Minutes a message may wait (60-1440)."),
+        mclass: Optional[int] = typer.Option(None, "--mclass", min=0, max=1, help="0 flash, 1 inbox."),
+        encoding: Optional[str] = typer.Option(None, "--encoding", help="Override the detected encoding."),
+        sheet: Optional[str] = typer.Option(None, "--sheet", help="Excel sheet name or number."),
+        excel_engine: ExcelEngine = typer.Option(ExcelEngine.calamine, "--excel-engine"),
+        wait: bool = typer.Option(False, "--wait", help="With a broker: wait until the campaign ends."),
+        as_json: bool = typer.Option(False, "--json", help="Print the campaign's status as JSON."),
+    ) -> None:
+        """Check FILE, create the campaign and send it.
+
+        Without CAMPAIGNS_BROKER_URL it runs here until the campaign ends; with one it is
+        queued for `campaigns worker` (add --wait to follow it)."""
+        from campaigns.services.submit import SubmitRequest
+
+        if (rate_limit is None) != (rate_period is None):
+            raise _fail("--rate-limit and --rate-period go together", EXIT_USAGE)
+        request = SubmitRequest(
+            text=text, name=name, provider=provider, sender=sender, country=country,
+            placeholders=placeholders.value, rate_limit=rate_limit, rate_period=rate_period,
+            deferred_to=deferred_to, validity=validity, mclass=mclass, encoding=encoding,
+            sheet=sheet, excel_engine=excel_engine.value,
+        )
+        status = _submit(ctx, file, request, wait=wait, as_json=as_json)
+        raise typer.Exit(_finish(status, as_json=as_json, console=_console()))
+
+    @app.command("status")
+    def status_cmd(
+        ctx: typer.Context,
+        campaign_id: int = typer.Argument(..., metavar="ID"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Show a campaign: state, recipients, chunks, the provider's counters."""
+        from campaigns.cli.progress import status_table
+        from campaigns.services.status import CampaignNotFound
+
+        engine = _open_engine(settings_of(ctx))
+        try:
+            status = _status(campaign_id, engine)
+        except CampaignNotFound as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            engine.dispose()
+        if as_json:
+            _print_json(status)
+        else:
+            _console().print(status_table(status))
+
+    @app.command("list")
+    def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+        """List the campaigns, newest first."""
+        from campaigns.cli.progress import list_table
+        from campaigns.services.status import list_campaigns
+
+        engine = _open_engine(settings_of(ctx))
+        try:
+            campaigns = list_campaigns(_uow_factory(engine))
+        finally:
+            engine.dispose()
+        if as_json:
+            _print_json(campaigns)
+        elif not campaigns:
+            typer.echo("no campaigns yet")
+        else:
+            _console().print(list_table(campaigns))
+
+    @app.command("cancel")
+    def cancel_cmd(ctx: typer.Context, campaign_id: int = typer.Argument(..., metavar="ID")) -> None:
+        """Cancel a campaign (deleted at the provider while the provider still allows it)."""
+        from campaigns.services.cancel import CannotCancel, cancel_campaign
+        from campaigns.services.status import CampaignNotFound
+        from workers.embedded import SandboxProviders
+
+        settings = settings_of(ctx)
+        engine = _open_engine(settings)
+        providers = SandboxProviders(settings)
+        try:
+            status = _status(campaign_id, engine)
+            cancel_campaign(campaign_id, _uow_factory(engine), providers(status["provider"], settings))
+        except (CampaignNotFound, CannotCancel) as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            providers.close()
+            engine.dispose()
+        typer.echo(f"campaign {campaign_id} cancelled")
+
+    @app.command("report")
+    def report_cmd(
+        ctx: typer.Context,
+        campaign_id: int = typer.Argument(..., metavar="ID"),
+        output: Path = typer.Option(..., "-o", "--output", help="FILE.csv or FILE.xlsx"),
+    ) -> None:
+        """Write one row per source row: phones, local verdict, provider code, messageId, final status."""
+        from campaigns.services.report import export_report
+        from campaigns.services.status import CampaignNotFound
+
+        if output.suffix.lower() not in (".csv", ".xlsx"):
+            raise _fail(f"{output}: the report is written as .csv or .xlsx", EXIT_USAGE)
+        engine = _open_engine(settings_of(ctx))
+        try:
+            rows = export_report(campaign_id, _uow_factory(engine), output)
+        except CampaignNotFound as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            raise _fail(f"{output}: {exc.strerror or exc}") from None
+        finally:
+            engine.dispose()
+        typer.echo(f"wrote {rows} rows to {output}")
+
+    @app.command("demo")
+    def demo_cmd(
+        ctx: typer.Context,
+        rows: int = typer.Option(2000, "--rows", min=1, max=1_000_000, help="Recipients to generate."),
+        folder: Optional[Path] = typer.Option(None, "--dir", help="Where the file and report go (default: a new temp folder)."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Generate a realistic recipient file and run it end to end on the sandbox."""
+        from campaigns.demo import DEMO_TEXT, demo_folder, write_demo_file
+        from campaigns.services.submit import SubmitRequest
+
+        settings = settings_of(ctx)
+        folder = demo_folder(folder)
+        if not settings.embedded:
+            # Workers of a configured broker would not see this process's simulator: run the
+            # demo on its own embedded database.
+            settings = settings.with_(broker_url=None, redis_url=None,
+                                      database_url=f"sqlite:///{folder / 'campaigns.db'}")
+        source = write_demo_file(folder / "recipients.csv", rows)
+        console = _console(stderr=as_json)
+        if not as_json:
+            console.print(f"generated {rows} rows in {source}")
+        request = SubmitRequest(text=DEMO_TEXT, name=f"demo {rows} recipients", provider="sandbox", country="KZ")
+        status = _submit(ctx, source, request, wait=True, as_json=as_json, settings=settings)
+        report = folder / "report.csv"
+        rows_written = _write_report(settings, status["id"], report)
+        if as_json:
+            status = {**status, "file": str(source), "report": str(report)}
+        code = _finish(status, as_json=as_json, console=_console())
+        console.print(f"report: {rows_written} rows written to {report}")
+        raise typer.Exit(code)
+
+    @app.command("worker", context_settings=PASSTHROUGH)
+    def worker_cmd(ctx: typer.Context) -> None:
+        """Start a Celery worker; celery worker options pass through (--concurrency 2 --loglevel info)."""
+        _run_celery(ctx, "worker")
+
+    @app.command("beat", context_settings=PASSTHROUGH)
+    def beat_cmd(ctx: typer.Context) -> None:
+        """Start the beat scheduler (the periodic tick); celery beat options pass through."""
+        _run_celery(ctx, "beat")
+
+
+def _write_report(settings, campaign_id: int, path: Path) -> int:
+    from campaigns.services.report import export_report
+
+    engine = _open_engine(settings)
+    try:
+        return export_report(campaign_id, _uow_factory(engine), path)
+    finally:
+        engine.dispose()
+
+
+def _run_celery(ctx: typer.Context, command: str) -> None:
+    import click
+
+    from workers.app import make_celery
+
+    settings = settings_of(ctx)
+    if settings.embedded:
+        raise _fail(f"CAMPAIGNS_BROKER_URL is not set: `campaigns {command}` needs a broker "
+                    "(without one, `campaigns submit` runs the pipeline itself)", EXIT_USAGE)
+    app = make_celery(settings)
+    try:
+        code = app.start([command, *ctx.args])
+    except click.ClickException as exc:
+        exc.show(file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(code or 0)
