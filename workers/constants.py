@@ -6,6 +6,8 @@ footprint of the pipeline in the broker in one place.
 
 from __future__ import annotations
 
+from campaigns.services.backoff import MAX_COUNTDOWN_SECONDS
+
 # Queues. Chunk work (create, add, launch, final statuses) and the periodic tick are
 # kept apart so a tick is never stuck behind a long backlog of adds.
 QUEUE_WORK = "campaigns.work"
@@ -31,7 +33,7 @@ TASK_FOR_ACTION = {
 # visibility timeout must exceed the longest countdown plus the longest task. A service
 # asking for more than the cap is called earlier; every service re-checks its claim, and
 # the scanner re-issues anything that still needs doing.
-MAX_COUNTDOWN = 600.0
+MAX_COUNTDOWN = MAX_COUNTDOWN_SECONDS  # the services bound their countdowns by the same value
 VISIBILITY_TIMEOUT = 3600
 
 # The periodic tick runs under this lease (leases table) so two beat processes never

@@ -23,8 +23,6 @@ from campaigns.services.recover import scan_stalled
 from workers.constants import (
     DB_MAX_RETRIES,
     DB_RETRY_COUNTDOWN,
-    QUEUE_TICK,
-    QUEUE_WORK,
     TASK_FOR_ACTION,
     TASK_TICK,
     TICK_LEASE,
@@ -133,7 +131,7 @@ def register_tasks(app: "Celery", get_context: Callable[[], WorkerContext]) -> N
         raise task.retry(countdown=exc.countdown, max_retries=DB_MAX_RETRIES)
 
     def make_step_task(action: str, name: str) -> None:
-        @app.task(name=name, bind=True, ignore_result=True, queue=QUEUE_WORK)
+        @app.task(name=name, bind=True, ignore_result=True)
         def step_task(self, campaign_id: int) -> None:
             try:
                 run_step(get_context(), action, int(campaign_id), retries=self.request.retries)
@@ -143,7 +141,7 @@ def register_tasks(app: "Celery", get_context: Callable[[], WorkerContext]) -> N
     for action, name in TASK_FOR_ACTION.items():
         make_step_task(action, name)
 
-    @app.task(name=TASK_TICK, bind=True, ignore_result=True, queue=QUEUE_TICK)
+    @app.task(name=TASK_TICK, bind=True, ignore_result=True)
     def tick(self) -> None:
         try:
             # Each tick message holds the lease under its own id: the first tick of a period wins.
