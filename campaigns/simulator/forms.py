@@ -1,0 +1,87 @@
+"""Reading PHP-style form bodies the way Mobizon's servers (PHP) read them.
+
+``recipients[0][recipient]=7701…&recipients[0][name]=Ann&ids[]=1&ids[]=2`` becomes
+``{"recipients": {"0": {"recipient": "7701…", "name": "Ann"}}, "ids": {"0": "1", "1": "2"}}``:
+nested dicts keyed by strings in arrival order, ``[]`` appending the next integer key as
+PHP does. ``as_list`` then reads a PHP array, or a comma/new-line separated string, as a list.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)(.*)$")
+_PART = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _next_index(node: dict) -> str:
+    ints = [int(k) for k in node if k.lstrip("-").isdigit()]
+    return str(max(ints) + 1 if ints else 0)
+
+
+def parse_php_form(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Nest ``(name, value)`` pairs by their bracketed names, as PHP builds ``$_POST``.
+
+    A later scalar replaces an earlier one; a name that is both a scalar and an array keeps
+    the last form seen (PHP does the same). Values are kept as given (strings, uploads).
+    """
+    root: dict[str, Any] = {}
+    for name, value in pairs:
+        match = _KEY.match(name)
+        if not match or match.group(3):
+            # PHP keeps a malformed name such as "a]b" as a plain key
+            root[name] = value
+            continue
+        keys = [match.group(1)] + _PART.findall(match.group(2))
+        node = root
+        for i, key in enumerate(keys):
+            last = i == len(keys) - 1
+            if key == "":
+                key = _next_index(node)
+            if last:
+                node[key] = value
+            else:
+                child = node.get(key)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[key] = child
+                node = child
+    return root
+
+
+def as_list(value: Any) -> list[Any]:
+    """A PHP array (dict) or a list as a list of its values; a string split on commas and
+    new lines (Mobizon accepts ``recipients=7701…,7702…``); None or "" as []."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, list):
+        return value
+    text = str(value)
+    if not text.strip():
+        return []
+    return [part.strip() for part in re.split(r"[,\r\n]+", text) if part.strip()]
+
+
+def as_int(value: Any, default: int | None = None) -> int | None:
+    """``value`` as an int, ``default`` when missing or blank; raises ValueError when it is
+    something else (the caller turns that into code 1 naming the field)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, dict):
+        raise ValueError("an array where a number was expected")
+    text = str(value).strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f"not a whole number: {text[:40]!r}")
+    return int(text)
+
+
+def as_text(value: Any, default: str | None = None) -> str | None:
+    """``value`` as a string (None stays ``default``); arrays are not text."""
+    if value is None:
+        return default
+    if isinstance(value, dict):
+        raise ValueError("an array where text was expected")
+    return str(value)

@@ -1,0 +1,85 @@
+"""Numbers and texts as Mobizon checks them: digits only, international format checked
+with phonenumbers (per-recipient code 3 otherwise), SMS segments counted from the text's
+alphabet, ``{placeholder}`` substitution for template campaigns."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import phonenumbers
+from phonenumbers import carrier
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
+
+_GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def digits_of(raw: str) -> str:
+    """The number with every extraneous character removed ("All extraneous characters
+    will be removed automatically", Campaign module, AddRecipients)."""
+    return "".join(ch for ch in raw if ch.isdigit())
+
+
+def is_international(digits: str) -> bool:
+    """True when ``digits`` is a valid number in international format (country code first)."""
+    if not 8 <= len(digits) <= 15:
+        return False
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(number)
+
+
+def number_info(digits: str) -> tuple[str | None, str | None]:
+    """The recipient's country (ISO alpha-2) and operator name, as Message/List's
+    ``withNumberInfo`` shows them; (None, None) when unknown."""
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None, None
+    region = phonenumbers.region_code_for_number(number)
+    operator = carrier.name_for_number(number, "en") or None
+    return region, operator
+
+
+def segments(text: str) -> int:
+    """SMS segments: GSM-7 texts fit 160 characters (153 a part when split), others are
+    UCS-2 with 70 (67 a part)."""
+    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENDED for ch in text):
+        units = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text)
+        single, part = 160, 153
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    if units <= single:
+        return 1
+    return math.ceil(units / part)
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholder names in ``text``, in order, without duplicates."""
+    return list(dict.fromkeys(PLACEHOLDER.findall(text)))
+
+
+def fill(text: str, values: dict[str, str], flag: int) -> tuple[str, list[str]]:
+    """``text`` with placeholders replaced by ``values`` and the names that had no value.
+
+    ``flag`` is params[placeholdersFlag]: 1 leaves a missing placeholder as it is, 2 removes
+    it, 3 leaves it (the caller rejects the recipient with code 20).
+    """
+    missing: list[str] = []
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name in values and values[name] is not None:
+            return str(values[name])
+        missing.append(name)
+        return "" if flag == 2 else match.group(0)
+
+    return PLACEHOLDER.sub(substitute, text), list(dict.fromkeys(missing))
