@@ -165,7 +165,7 @@ def campaign_problems(
     template = type == 3
     if text:
         problems.extend(placeholder_problems(text, template=template))
-        if template and not any(_PLACEHOLDER_NAME.fullmatch(p) for p in placeholders(text)):
+        if template and not placeholders(text):
             problems.append("a template campaign needs at least one placeholder such as {name} in its text")
     problems.extend(rate_problems(rate_limit, rate_period))
     problems.extend(deferred_problems(deferred_to, now))

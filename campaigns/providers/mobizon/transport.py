@@ -38,14 +38,17 @@ from campaigns.redact import redact, register_secret
 log = logging.getLogger("campaigns.providers.mobizon")
 
 DEFAULT_API_URL = "https://api.mobizon.kz"
+MIN_SECRET_LENGTH = 12  # Mobizon's keys are 40 characters
 HEADERS = {
     "content-type": "application/x-www-form-urlencoded",
     "accept": "application/json",
     "cache-control": "no-cache",
 }
-# The documented API domains (PROVIDERS.md): code 13 may only send the key to one of
-# these, or to another port of the same host (a simulator), never to any host it names.
-_MOBIZON_HOST = re.compile(r"api\.mobizon(\.[a-z]{2,})+", re.IGNORECASE)
+# The documented API domains (PROVIDERS.md, Transport): code 13 may only send the key to
+# one of these, or to another port of the same host (a simulator), never to any host it names.
+MOBIZON_API_HOSTS = frozenset(
+    {"api.mobizon.kz", "api.mobizon.uz", "api.mobizon.com.br", "api.mobizon.ua", "api.mobizon.com"}
+)
 _NETLOC = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -107,7 +110,10 @@ class MobizonTransport:
     ):
         if not api_key or not api_key.strip():
             raise ValueError("a Mobizon API key is required (MOBIZON_API_KEY)")
-        register_secret(api_key)
+        if len(api_key) >= MIN_SECRET_LENGTH:
+            # Masked wherever it appears from now on. Shorter keys are placeholders such as
+            # the simulator's "sandbox", which must not turn every "sandbox" into "***".
+            register_secret(api_key)
         install_log_redaction()
         self._http = http
         self._api_key = api_key
@@ -261,7 +267,7 @@ class MobizonTransport:
     def _trusted(self, netloc: str) -> bool:
         host = urlsplit(f"//{netloc}").hostname or ""
         current = urlsplit(self._api_url).hostname or ""
-        if _MOBIZON_HOST.fullmatch(host):
+        if host in MOBIZON_API_HOSTS:
             return True
         return host == current or (host in _LOOPBACK and current in _LOOPBACK)
 
