@@ -1,0 +1,338 @@
+"""Add a campaign's chunks to the provider, one at a time, each as soon as the previous ends.
+
+AddRecipients locks the campaign while it runs (Campaign module, AddRecipients: "the
+campaign is blocked for any other adding recipients' request"), so a chunk is claimed only
+when no other chunk of its campaign is ``adding``; many campaigns progress in parallel.
+The claim is committed before the provider is called, the call runs outside any
+transaction, and every recipient's outcome is recorded with the chunk's new state in one
+transaction. A chunk whose worker died is reclaimed after ``stall_seconds`` and resent
+with ``resend=True``: the campaign de-duplicates, so code 4 then means "already added"
+(PROVIDERS.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Sequence
+
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.domain import CampaignState, ChunkState, check_chunk_move, rejection_share_exceeded
+from campaigns.providers.errors import PermanentError, ProviderError, RateLimited
+from campaigns.providers.port import ChunkRecipient, Provider, RecipientOutcome
+from campaigns.services.backoff import backoff_seconds, bounded
+from campaigns.services.moves import as_utc, campaigns_t, move_campaign, seconds, utcnow
+from campaigns.services.next import Next
+from campaigns.services.reasons import gave_up, reason
+from campaigns.settings import Settings
+from campaigns.store.models import Chunk, Recipient
+from campaigns.store.uow import UnitOfWork
+
+S, C = CampaignState, ChunkState
+chunks_t = Chunk.__table__
+recipients_t = Recipient.__table__
+
+
+@dataclass(frozen=True)
+class ChunkClaim:
+    """A chunk this caller holds: ``token`` is the chunk's ``attempts`` after the claim."""
+
+    campaign_id: int
+    chunk_id: int
+    seq: int
+    token: int
+    resend: bool
+    provider_campaign_id: str
+
+
+def add_next_chunk(
+    campaign_id: int,
+    uow_factory: Callable[[], UnitOfWork],
+    provider: Provider,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+) -> list[Next]:
+    """Claim the campaign's next chunk, upload it, record each recipient's outcome.
+
+    Returns [Next("add")] for the next chunk at once, [Next("add", countdown)] when the
+    next chunk waits for a retry, [Next("launch")] when every chunk is settled, [] when
+    there is nothing to do (another chunk is in flight, the campaign moved on, paused or
+    failed: the reason is in ``campaigns.error``). Raises only on database errors.
+    """
+    start = now or utcnow()
+    with uow_factory() as uow:
+        claim = _claim(uow.session, campaign_id, start, settings)
+        if claim is None:
+            nexts = _nothing_to_claim(uow.session, campaign_id, start)
+            uow.commit()
+            return nexts
+        rows = _chunk_recipients(uow.session, campaign_id, claim.seq)
+        uow.commit()
+
+    recipients = [r for _, r in rows]
+    try:
+        outcomes = provider.add_chunk(
+            claim.provider_campaign_id, f"{campaign_id}:{claim.seq}", recipients, resend=claim.resend
+        )
+    except ProviderError as exc:
+        with uow_factory() as uow:
+            nexts = _record_failure(uow.session, claim, exc, now or utcnow(), settings)
+            uow.commit()
+        return nexts
+    with uow_factory() as uow:
+        nexts = _record_outcomes(uow.session, claim, rows, outcomes, now or utcnow(), settings)
+        uow.commit()
+    return nexts
+
+
+# -- claiming ----------------------------------------------------------------------------
+def _campaign_adding(campaign_id: int):
+    return exists().where(campaigns_t.c.id == campaign_id, campaigns_t.c.state == S.ADDING.value)
+
+
+def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings) -> ChunkClaim | None:
+    ch = chunks_t.c
+    # A chunk left `adding` longer than stall_seconds lost its worker: reclaim it
+    # (adding -> adding) and resend, since the first attempt may have reached the provider.
+    check_chunk_move(C.ADDING, C.ADDING)
+    stale_id = (
+        select(func.min(ch.id))
+        .where(ch.campaign_id == campaign_id, ch.state == C.ADDING.value)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        update(chunks_t)
+        .where(
+            ch.id == stale_id,
+            ch.state == C.ADDING.value,
+            ch.state_changed_at <= now - seconds(settings.stall_seconds),
+            _campaign_adding(campaign_id),
+        )
+        .values(attempts=ch.attempts + 1, state_changed_at=now, maybe_sent=True)
+        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
+    ).first()
+    if row is None:
+        # The lowest pending chunk, only when none of the campaign is in flight: one add
+        # at a time. One statement, so two workers racing cannot both pass the check.
+        check_chunk_move(C.PENDING, C.ADDING)
+        other = chunks_t.alias("other")
+        lowest_pending = (
+            select(ch.id)
+            .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value)
+            .order_by(ch.seq)
+            .limit(1)
+            .scalar_subquery()
+        )
+        row = session.execute(
+            update(chunks_t)
+            .where(
+                ch.id == lowest_pending,
+                ch.state == C.PENDING.value,
+                (ch.retry_at.is_(None)) | (ch.retry_at <= now),
+                ~exists().where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value),
+                _campaign_adding(campaign_id),
+            )
+            .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
+            .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
+        ).first()
+    if row is None:
+        return None
+    provider_campaign_id = session.scalar(
+        select(campaigns_t.c.provider_campaign_id).where(campaigns_t.c.id == campaign_id)
+    )
+    return ChunkClaim(campaign_id, row.id, row.seq, row.attempts, bool(row.maybe_sent), str(provider_campaign_id))
+
+
+def _nothing_to_claim(session: Session, campaign_id: int, now: datetime) -> list[Next]:
+    """Why no chunk was claimed, and what comes next."""
+    state = session.scalar(select(campaigns_t.c.state).where(campaigns_t.c.id == campaign_id))
+    if state != S.ADDING.value:
+        return []
+    ch = chunks_t.c
+    if session.scalar(select(func.count()).where(ch.campaign_id == campaign_id, ch.state == C.ADDING.value)):
+        return []  # one in flight: its worker schedules the next
+    pending = session.execute(
+        select(ch.retry_at)
+        .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value)
+        .order_by(ch.seq)
+        .limit(1)
+    ).first()
+    if pending is not None:
+        due = as_utc(pending.retry_at)
+        if due is not None and due > now:
+            return [Next("add", campaign_id, countdown=(due - now).total_seconds())]
+        return []  # another worker won the claim
+    return _settled(session, campaign_id, now)
+
+
+def _settled(session: Session, campaign_id: int, now: datetime) -> list[Next]:
+    """Every chunk is settled: launch, unless the provider accepted nobody."""
+    added = session.scalar(select(func.coalesce(func.sum(chunks_t.c.added), 0)).where(chunks_t.c.campaign_id == campaign_id))
+    if added:
+        return [Next("launch", campaign_id)]
+    move_campaign(
+        session, campaign_id, [S.ADDING], S.FAILED, now, claimed_at=None,
+        error="no recipient was accepted by the provider (see the report for each recipient's code)",
+    )
+    return []
+
+
+def _chunk_recipients(session: Session, campaign_id: int, seq: int) -> list[tuple[int, ChunkRecipient]]:
+    r = recipients_t.c
+    rows = session.execute(
+        select(r.id, r.phone, r.fields, r.row_number)
+        .where(r.campaign_id == campaign_id, r.chunk_seq == seq, r.verdict == "valid")
+        .order_by(r.row_number)
+    )
+    return [
+        (row.id, ChunkRecipient(phone=row.phone, fields=json.loads(row.fields) if row.fields else {}, row_number=row.row_number))
+        for row in rows
+    ]
+
+
+# -- recording ---------------------------------------------------------------------------
+def _mine(claim: ChunkClaim):
+    ch = chunks_t.c
+    return and_(ch.id == claim.chunk_id, ch.state == C.ADDING.value, ch.attempts == claim.token)
+
+
+def _move_chunk(session: Session, claim: ChunkClaim, target: ChunkState, now: datetime, **values) -> bool:
+    check_chunk_move(C.ADDING, target)
+    result = session.execute(
+        update(chunks_t).where(_mine(claim)).values(state=target.value, state_changed_at=now, **values)
+    )
+    return result.rowcount == 1
+
+
+def _match(rows: Sequence[tuple[int, ChunkRecipient]], outcomes: Sequence[RecipientOutcome]):
+    """Pair each recipient with its outcome: by position (the port's contract), or by
+    phone when the provider answered for a different number of recipients."""
+    if len(outcomes) == len(rows):
+        return list(zip(rows, outcomes))
+    by_phone = {o.phone: o for o in outcomes}
+    missing = lambda phone: RecipientOutcome(phone, -1, "the provider did not answer for this recipient", False)  # noqa: E731
+    return [((rid, r), by_phone.get(r.phone) or missing(r.phone)) for rid, r in rows]
+
+
+def _record_outcomes(
+    session: Session,
+    claim: ChunkClaim,
+    rows: Sequence[tuple[int, ChunkRecipient]],
+    outcomes: Sequence[RecipientOutcome],
+    now: datetime,
+    settings: Settings,
+) -> list[Next]:
+    pairs = _match(rows, outcomes)
+    added = sum(1 for _, o in pairs if o.added)
+    if not _move_chunk(
+        session, claim, C.ADDED, now, added=added, rejected=len(pairs) - added,
+        retry_at=None, retries=0, error=None,
+    ):
+        return []  # the scanner gave this chunk to another worker; it records the outcome
+    r = recipients_t.c
+    session.execute(
+        update(recipients_t)
+        .where(r.id == bindparam("b_id"))
+        .values(
+            provider_code=bindparam("b_code"),
+            provider_meaning=bindparam("b_meaning"),
+            # a resend's code 4 carries no messageId: keep the one the first attempt got
+            message_id=func.coalesce(bindparam("b_message_id"), r.message_id),
+        ),
+        [
+            {"b_id": rid, "b_code": o.code, "b_meaning": o.meaning, "b_message_id": o.message_id}
+            for (rid, _), o in pairs
+        ],
+    )
+    return _after_chunk(session, claim.campaign_id, now, settings)
+
+
+def _after_chunk(session: Session, campaign_id: int, now: datetime, settings: Settings) -> list[Next]:
+    """Pause on too many rejections, launch when every chunk is settled, else the next chunk."""
+    ch = chunks_t.c
+    since = session.scalar(select(campaigns_t.c.state_changed_at).where(campaigns_t.c.id == campaign_id))
+    # Only chunks settled since the campaign (re)entered `adding` count, so that a campaign
+    # resumed after a pause is judged on what follows.
+    recent = ch.state_changed_at >= since
+    totals = session.execute(
+        select(
+            func.coalesce(func.sum(case((recent, ch.added), else_=0)), 0).label("added"),
+            func.coalesce(func.sum(case((recent, ch.rejected), else_=0)), 0).label("rejected"),
+            func.coalesce(func.sum(case((ch.state.in_([C.PENDING.value, C.ADDING.value]), 1), else_=0)), 0).label("open"),
+        ).where(ch.campaign_id == campaign_id)
+    ).one()
+    valid = session.scalar(select(campaigns_t.c.valid).where(campaigns_t.c.id == campaign_id)) or 0
+    minimum = min(settings.chunk_size, valid) if valid else settings.chunk_size
+    if rejection_share_exceeded(
+        int(totals.added), int(totals.rejected), threshold=settings.pause_after_permanent_failures, minimum=minimum
+    ):
+        move_campaign(
+            session, campaign_id, [S.ADDING], S.PAUSED, now, claimed_at=None,
+            error=_pause_reason(session, campaign_id, int(totals.added), int(totals.rejected), settings),
+        )
+        return []
+    if totals.open:
+        return [Next("add", campaign_id)]
+    return _settled(session, campaign_id, now)
+
+
+def _pause_reason(session: Session, campaign_id: int, added: int, rejected: int, settings: Settings) -> str:
+    r = recipients_t.c
+    codes = Counter(
+        dict(
+            session.execute(
+                select(r.provider_meaning, func.count())
+                .where(r.campaign_id == campaign_id, r.provider_code.is_not(None), r.provider_code != 0,
+                       r.provider_code != 4)
+                .group_by(r.provider_meaning)
+            ).all()
+        )
+    )
+    common = "; ".join(f"{meaning} ({n})" for meaning, n in codes.most_common(3))
+    share = rejected / max(1, added + rejected)
+    return (
+        f"paused: the provider rejected {rejected} of {added + rejected} recipients so far ({share:.0%}, "
+        f"more than the {settings.pause_after_permanent_failures:.0%} allowed by CAMPAIGNS_PAUSE_AFTER_FAILURES)"
+        + (f"; most common: {common}" if common else "")
+        + ". Check the file; the campaign can be resumed or cancelled."
+    )
+
+
+def _record_failure(
+    session: Session, claim: ChunkClaim, error: ProviderError, now: datetime, settings: Settings
+) -> list[Next]:
+    ch = chunks_t.c
+    row = session.execute(select(ch.retries, ch.maybe_sent).where(_mine(claim))).first()
+    if row is None:
+        return []
+    maybe_sent = bool(row.maybe_sent) or bool(getattr(error, "maybe_done", False))
+    doing = f"adding chunk {claim.seq + 1} of the campaign"
+    if isinstance(error, RateLimited):
+        # code 30: slow down; never counted as a failure (PROVIDERS.md, envelope codes)
+        wait = bounded(error.retry_after)
+        _move_chunk(session, claim, C.PENDING, now, retry_at=now + seconds(wait), maybe_sent=maybe_sent)
+        return [Next("add", claim.campaign_id, countdown=wait)]
+    if isinstance(error, PermanentError):
+        text = reason(doing, error)
+        _move_chunk(session, claim, C.FAILED, now, error=text, maybe_sent=maybe_sent)
+        move_campaign(session, claim.campaign_id, [S.ADDING], S.FAILED, now, claimed_at=None, error=text)
+        return []
+    failures = row.retries + 1  # transport failures, 5xx, codes 3/10/999
+    if failures > settings.max_transport_retries:
+        _move_chunk(session, claim, C.PENDING, now, retries=failures, maybe_sent=maybe_sent, error=reason(doing, error))
+        move_campaign(
+            session, claim.campaign_id, [S.ADDING], S.PAUSED, now, claimed_at=None,
+            error="paused: " + gave_up(doing, failures, error) + ". Resume the campaign once the provider answers again.",
+        )
+        return []
+    wait = backoff_seconds(failures, settings)
+    _move_chunk(
+        session, claim, C.PENDING, now, retries=failures, retry_at=now + seconds(wait), maybe_sent=maybe_sent,
+        error=reason(doing, error),
+    )
+    return [Next("add", claim.campaign_id, countdown=wait)]
