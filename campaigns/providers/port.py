@@ -91,12 +91,19 @@ class Provider(Protocol):
         in ``exclude`` (ids other local campaigns own), or None when there is none."""
 
     def add_chunk(
-        self, campaign_id: str, chunk_key: str, recipients: Sequence[ChunkRecipient], *, resend: bool = False
+        self,
+        campaign_id: str,
+        chunk_key: str,
+        recipients: Sequence[ChunkRecipient],
+        *,
+        resend: bool = False,
+        spec: CampaignSpec | None = None,
     ) -> list[RecipientOutcome]:
         """Upload one chunk (≤ 500). ``chunk_key`` is deterministic per chunk; ``resend``
         is True when an earlier attempt may have reached the provider, so duplicates
-        (Mobizon code 4) count as already added. Returns one outcome per recipient,
-        in order."""
+        (Mobizon code 4) count as already added. ``spec`` is the campaign's (the pipeline
+        always passes it): its type and placeholders flag, and the text a provider without
+        server-side campaigns sends. Returns one outcome per recipient, in order."""
 
     def launch(self, campaign_id: str) -> str:
         """Start the campaign; returns the provider status right after."""
