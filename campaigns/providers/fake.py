@@ -150,9 +150,17 @@ class FakeProvider:
         return None
 
     def add_chunk(
-        self, campaign_id: str, chunk_key: str, recipients: Sequence[ChunkRecipient], *, resend: bool = False
+        self,
+        campaign_id: str,
+        chunk_key: str,
+        recipients: Sequence[ChunkRecipient],
+        *,
+        resend: bool = False,
+        spec: CampaignSpec | None = None,
     ) -> list[RecipientOutcome]:
-        failure = self._enter("add_chunk", (campaign_id, chunk_key, tuple(recipients)), {"resend": resend})
+        failure = self._enter(
+            "add_chunk", (campaign_id, chunk_key, tuple(recipients)), {"resend": resend, "spec": spec}
+        )
         with self._lock:
             campaign = self._campaign(campaign_id, "campaign/addRecipients")
             if self._adding[campaign_id]:

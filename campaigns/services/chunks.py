@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session
 
 from campaigns.domain import CampaignState, ChunkState, check_chunk_move, rejection_share_exceeded
 from campaigns.providers.errors import PermanentError, ProviderError, RateLimited
-from campaigns.providers.port import ChunkRecipient, Provider, RecipientOutcome
+from campaigns.providers.port import CampaignSpec, ChunkRecipient, Provider, RecipientOutcome
 from campaigns.services.backoff import backoff_seconds, bounded
+from campaigns.services.create import spec_of
 from campaigns.services.moves import as_utc, campaigns_t, move_campaign, seconds, utcnow
 from campaigns.services.next import Next
 from campaigns.services.reasons import gave_up, reason
 from campaigns.settings import Settings
-from campaigns.store.models import Chunk, Recipient
+from campaigns.store.models import Campaign, Chunk, Recipient
 from campaigns.store.uow import UnitOfWork
 
 S, C = CampaignState, ChunkState
@@ -47,6 +48,7 @@ class ChunkClaim:
     token: int
     resend: bool
     provider_campaign_id: str
+    spec: CampaignSpec
 
 
 def add_next_chunk(
@@ -77,7 +79,7 @@ def add_next_chunk(
     recipients = [r for _, r in rows]
     try:
         outcomes = provider.add_chunk(
-            claim.provider_campaign_id, f"{campaign_id}:{claim.seq}", recipients, resend=claim.resend
+            claim.provider_campaign_id, f"{campaign_id}:{claim.seq}", recipients, resend=claim.resend, spec=claim.spec
         )
     except ProviderError as exc:
         with uow_factory() as uow:
@@ -142,10 +144,11 @@ def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings
         ).first()
     if row is None:
         return None
-    provider_campaign_id = session.scalar(
-        select(campaigns_t.c.provider_campaign_id).where(campaigns_t.c.id == campaign_id)
+    campaign = session.get(Campaign, campaign_id)
+    return ChunkClaim(
+        campaign_id, row.id, row.seq, row.attempts, bool(row.maybe_sent), str(campaign.provider_campaign_id),
+        spec_of(campaign),
     )
-    return ChunkClaim(campaign_id, row.id, row.seq, row.attempts, bool(row.maybe_sent), str(provider_campaign_id))
 
 
 def _nothing_to_claim(session: Session, campaign_id: int, now: datetime) -> list[Next]:
