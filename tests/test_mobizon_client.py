@@ -112,7 +112,9 @@ def test_add_recipients_returns_partial_and_failed_results_as_data(fake, client)
     )
     first = client.add_recipients("55", ["77011111111", "77022222222", "12"])
     assert first.code == 98 and first.added_count == 1
-    assert [(i.code, i.message_id, i.added) for i in first.items] == [(0, "901", True), (5, None, False), (3, None, False)]
+    assert [(i.code, i.message_id, i.added) for i in first.items] == [
+        (0, "901", True), (5, None, False), (3, None, False)
+    ]
     assert first.items[1].meaning == "the number is in a stop-list"
     second = client.add_recipients("55", ["1", "2"])
     assert second.code == 99 and [i.code for i in second.items] == [3, 1]
@@ -639,7 +641,9 @@ def test_lenient_scalars():
 
 
 def test_counters_parse_strings_and_skip_junk():
-    counters = Counters.parse('{"totalMsgNum": "7", "totalCost": "1.5000", "updateTs": "2025-01-01 00:00:00"}')
+    counters = Counters.parse(
+        '{"campaignId": "5", "totalMsgNum": "7", "totalCost": "1.5000", "updateTs": "2025-01-01 00:00:00"}'
+    )
     assert counters.as_dict() == {"totalMsgNum": 7, "totalCost": 1.5}
     assert counters.get("totalDelivrdMsgNum") == 0
 

@@ -16,7 +16,9 @@ DOC_CREATE = (
     "data%5Btype%5D=3&data%5Bfrom%5D=Alpha&data%5Btext%5D=Hello+%7Bname%7D%21+Your+balance+by+"
     "%7Bdate%7D+is+%7Bbalance%7D%7Bcurrency%7D."
 )
-DOC_CAMPAIGN_LIST = "criteria%5Bfrom%5D=Alpha&pagination%5BcurrentPage%5D=2&pagination%5BpageSize%5D=50&sort%5Btype%5D=ASC"
+DOC_CAMPAIGN_LIST = (
+    "criteria%5Bfrom%5D=Alpha&pagination%5BcurrentPage%5D=2&pagination%5BpageSize%5D=50&sort%5Btype%5D=ASC"
+)
 DOC_ID = "id=123"
 DOC_GET_LINKS = "campaignId=123"
 DOC_SMS_STATUS = "ids%5B0%5D=123&ids%5B1%5D=556&ids%5B2%5D=988"

@@ -181,7 +181,9 @@ class MobizonProvider:
             raise PermanentError("Mobizon did not delete the campaign", method="campaign/delete")
 
 
-def _match(recipients: Sequence[ChunkRecipient], items: Sequence[RecipientResult], chunk_key: str) -> list[RecipientResult]:
+def _match(
+    recipients: Sequence[ChunkRecipient], items: Sequence[RecipientResult], chunk_key: str
+) -> list[RecipientResult]:
     """Each recipient's result: by number (``number``, then ``recipient``), else by position
     when the counts agree. Raises TemporaryError when neither works: resending the chunk is
     safe (duplicates come back as code 4), guessing is not."""

@@ -107,7 +107,8 @@ def validity_problems(validity: Any) -> list[str]:
         return []
     low, high = VALIDITY_MINUTES
     if not _is_whole(validity) or not low <= validity <= high:
-        return [f"validity must be a whole number of minutes from {low} (1 hour) to {high} (24 hours), got {validity!r}"]
+        return [f"validity must be a whole number of minutes from {low} (1 hour) to {high} (24 hours), "
+                f"got {validity!r}"]
     return []
 
 
@@ -130,7 +131,9 @@ def rate_problems(rate_limit: Any, rate_period: Any) -> list[str]:
     if not _is_whole(rate_limit) or rate_limit <= 0:
         problems.append(f"rate limit must be a positive whole number of messages, got {rate_limit!r}")
     if not _is_whole(rate_period) or rate_period not in RATE_PERIODS:
-        problems.append(f"rate period must be 60 (a minute), 3600 (an hour) or 86400 (a day) seconds, got {rate_period!r}")
+        problems.append(
+            f"rate period must be 60 (a minute), 3600 (an hour) or 86400 (a day) seconds, got {rate_period!r}"
+        )
     if not problems and rate_limit / rate_period > MAX_RATE_PER_SECOND:
         per_second = rate_limit / rate_period
         problems.append(

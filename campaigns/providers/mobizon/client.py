@@ -152,7 +152,8 @@ class MobizonClient:
         }
         answer = self._call("campaign", "create", {"data": data})
         body = to_dict(answer.data)
-        campaign_id = to_id(body.get("id", body.get("campaignId")) if body else answer.data)
+        # A bare id ("123") as seen live, or an object holding it.
+        campaign_id = to_id(body.get("id", body.get("campaignId"))) if body else to_id(answer.data)
         if campaign_id is None:
             raise _malformed("campaign/create", MalformedAnswer("no campaign id in the answer"))
         return campaign_id
@@ -324,7 +325,8 @@ class MobizonClient:
         """Message/SendSmsMessage: one SMS; returns its campaign, message id and status.
         Not idempotent. Raises checks.InvalidCampaign for broken limits before the call."""
         checks.check_message(
-            recipient=recipient, text=text, name=name, deferred_to=deferred_to, mclass=mclass, validity=validity, now=now
+            recipient=recipient, text=text, name=name, deferred_to=deferred_to, mclass=mclass, validity=validity,
+            now=now,
         )
         options = {
             "name": name,

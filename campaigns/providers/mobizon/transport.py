@@ -74,7 +74,9 @@ def normalize_api_url(api_url: str) -> str:
         text = "https://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"the Mobizon API URL must be http(s)://host, e.g. https://api.mobizon.kz; got {redact(text)!r}")
+        raise ValueError(
+            f"the Mobizon API URL must be http(s)://host, e.g. https://api.mobizon.kz; got {redact(text)!r}"
+        )
     if parts.path or parts.query or parts.fragment or "@" in parts.netloc:
         raise ValueError(
             "the Mobizon API URL must be the scheme and host only (the client adds /service/…), "

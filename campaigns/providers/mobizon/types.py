@@ -114,6 +114,8 @@ def _pick(item: Mapping, *names: str) -> Any:
 
 # --- counters -----------------------------------------------------------------------
 
+_NOT_COUNTERS = frozenset({"id", "campaignId"})  # numeric, but ids
+
 
 @dataclass(frozen=True)
 class Counters:
@@ -130,6 +132,8 @@ class Counters:
         for key, value in to_dict(raw).items():
             if key == "updateTs":
                 update_ts = to_str(value)
+                continue
+            if key in _NOT_COUNTERS:
                 continue
             if "Cost" in key:
                 number = to_float(value)
