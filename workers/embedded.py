@@ -52,6 +52,7 @@ class SandboxProviders:
     ``sandbox`` provider is asked for while CAMPAIGNS_SANDBOX_URL is unset."""
 
     def __init__(self, settings: Settings, make: ProviderFactory | None = None, *, simulator_options: dict | None = None):
+        """``simulator_options`` change the sandbox defaults (``SimConfig.sandbox``)."""
         self.settings = settings
         self._make = make
         self._simulator = None
@@ -67,9 +68,9 @@ class SandboxProviders:
         """Settings whose ``sandbox_url`` points at a running simulator (starting one if needed)."""
         with self._lock:
             if self.settings.sandbox_url is None:
-                from campaigns.simulator import SimulatorServer
+                from campaigns.simulator import SimConfig, SimulatorServer
 
-                self._simulator = SimulatorServer(**self._simulator_options)
+                self._simulator = SimulatorServer(SimConfig.sandbox(**self._simulator_options))
                 url = self._simulator.start()
                 self.settings = self.settings.with_(sandbox_url=url)
             return self.settings
