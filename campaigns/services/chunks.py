@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Sequence
 
@@ -49,6 +49,13 @@ class ChunkClaim:
     resend: bool
     provider_campaign_id: str
     spec: CampaignSpec
+    chunks: int = 0  # the campaign's number of chunks
+    first_row: int | None = None
+    last_row: int | None = None
+
+    def describe(self) -> str:
+        rows = f", source rows {self.first_row}-{self.last_row}" if self.first_row is not None else ""
+        return f"chunk {self.seq + 1} of {self.chunks}{rows}"
 
 
 def add_next_chunk(
@@ -77,6 +84,8 @@ def add_next_chunk(
         uow.commit()
 
     recipients = [r for _, r in rows]
+    claim = replace(claim, first_row=rows[0][1].row_number if rows else None,
+                    last_row=rows[-1][1].row_number if rows else None)
     try:
         outcomes = provider.add_chunk(
             claim.provider_campaign_id, f"{campaign_id}:{claim.seq}", recipients, resend=claim.resend, spec=claim.spec
@@ -145,9 +154,10 @@ def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings
     if row is None:
         return None
     campaign = session.get(Campaign, campaign_id)
+    chunks = session.scalar(select(func.count()).where(ch.campaign_id == campaign_id))
     return ChunkClaim(
         campaign_id, row.id, row.seq, row.attempts, bool(row.maybe_sent), str(campaign.provider_campaign_id),
-        spec_of(campaign),
+        spec_of(campaign), chunks,
     )
 
 
@@ -314,7 +324,7 @@ def _record_failure(
     if row is None:
         return []
     maybe_sent = bool(row.maybe_sent) or bool(getattr(error, "maybe_done", False))
-    doing = f"adding chunk {claim.seq + 1} of the campaign"
+    doing = f"adding {claim.describe()}"
     if isinstance(error, RateLimited):
         # code 30: slow down; never counted as a failure (PROVIDERS.md, envelope codes)
         wait = bounded(error.retry_after)
