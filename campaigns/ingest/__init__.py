@@ -1,0 +1,1 @@
+"""Ingestion of recipient files: reading, phone validation, chunking."""
