@@ -86,6 +86,7 @@ class FakeProvider:
         final_status: str = "DELIVRD",
         final_statuses: dict[str, str] | None = None,
         add_delay: float = 0.0,
+        first_id: int = 1001,
     ):
         self.name = name
         self.server_side_campaigns = server_side_campaigns
@@ -101,7 +102,7 @@ class FakeProvider:
         self.max_concurrent_adds = 0
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._adding: dict[str, int] = defaultdict(int)
-        self._ids = itertools.count(1001)
+        self._ids = itertools.count(first_id)
         self._message_ids = itertools.count(500_001)
         self._lock = threading.RLock()
 
