@@ -62,9 +62,14 @@ class SimulatorServer:
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP (not 0) so that asyncio sets TCP_NODELAY on accepted connections:
+        # without it every keep-alive answer waits out the client's delayed ACK (~40 ms)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # accepted connections inherit it: without, Nagle's algorithm and the client's
+            # delayed ACK add ~40 ms to every answer
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((self.host, self.port))
             sock.listen(128)
             sock.setblocking(False)
