@@ -31,10 +31,11 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from campaigns.simulator.clock import SimClock
 from campaigns.simulator.config import SimConfig
 from campaigns.simulator.faults import FaultPlan, FaultRule
 from campaigns.simulator.forms import parse_php_form
@@ -66,7 +67,7 @@ class Simulator:
         return self.account.config
 
     @property
-    def clock(self):
+    def clock(self) -> SimClock:
         return self.account.clock
 
     def configure(self, **changes: Any) -> SimConfig:
@@ -76,9 +77,10 @@ class Simulator:
         return config
 
     def reset(self, **changes: Any) -> None:
-        """Back to an empty account with the starting configuration (plus ``changes``)."""
+        """Back to an empty account with the starting configuration (plus ``changes``), and
+        the clock back at the real time."""
         config = self.initial_config.updated(changes) if changes else self.initial_config
-        self.account.reset(config)
+        self.account.reset(config, clock=SimClock(config.speed))
         self.faults.replace([], seed=config.seed)
         self.throttle.reset()
         self.calls.clear()
@@ -174,13 +176,17 @@ async def service(request: Request) -> Response:
     if name not in sim.account.methods:
         return JSONResponse(_envelope(Reply(5, None, f"Unknown method {method}")))
     sim.calls[name] += 1
+    # the whole request is read first: a hang then holds a request the server has received
+    try:
+        params = await _read_params(request)
+    except ClientDisconnect:
+        return Response(status_code=400)
     rule = sim.faults.pick(name)
     if rule is not None and not rule.after_work:
         if rule.kind == "hang":
             await _hang(sim, rule.seconds)
         else:
             return _fault_response(rule, None)
-    params = await _read_params(request)
     config = sim.config
     key = _api_key(request, params)
     output = request.query_params.get("output", "json").lower()

@@ -87,10 +87,12 @@ class MobizonSimulator:
                 self.clock.set_speed(config.speed)
             self.config = config
 
-    def reset(self, config: SimConfig | None = None) -> None:
-        """Forget every campaign, message and task (and optionally switch configuration)."""
+    def reset(self, config: SimConfig | None = None, *, clock: SimClock | None = None) -> None:
+        """Forget every campaign, message and task; optionally switch configuration and clock."""
         with self._lock:
             self._reset_state()
+            if clock is not None:
+                self.clock = clock
             if config is not None:
                 self.configure(config)
 
@@ -478,7 +480,7 @@ class MobizonSimulator:
             "added": sum(c.added_counts.values()),
             "rejected": c.rejected,
             "sent": c.sent_count(now),
-            "counters": {k: v for k, v in counters.items() if k.startswith("total") and k.endswith("Num")},
+            "counters": {k: int(v) for k, v in counters.items() if k.startswith("total") and k.endswith("Num")},
         }
 
     def inspect_campaign(self, campaign_id: int) -> dict[str, Any] | None:

@@ -55,6 +55,7 @@ def campaign_get(c: SimCampaign, now: float) -> dict[str, Any]:
         "ttl": _s(c.validity),
         "commonStatus": c.status(now),
         "createTs": format_ts(c.create_ts),
+        "extra": _extra(c),
     }
 
 
