@@ -663,3 +663,24 @@ def test_server_lifecycle_and_release_of_hanging_calls():
         with SimulatorServer(SimConfig(api_key=KEY)) as other:
             with MobizonClient(httpx.Client(), api_key="w" * 40, api_url=other.base_url) as c:
                 c.list_campaigns()
+
+
+def test_simulate_command_serves_until_interrupted():
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from campaigns.cli import main; main()", "simulate", "sandbox", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            first = process.stdout.readline()
+            assert first.startswith("Mobizon simulator (sandbox) listening on http://127.0.0.1:"), first
+            url = first.rsplit(" ", 1)[1].strip()
+            assert "CAMPAIGNS_SANDBOX_URL=" + url in process.stdout.readline()
+            answer = httpx.post(f"{url}/service/campaign/list", params={**QUERY, "apiKey": "sandbox"}).json()
+            assert answer["code"] == 0  # the sandbox takes any key
+        finally:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert "simulator stopped" in out and "Traceback" not in err

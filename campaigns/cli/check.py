@@ -83,17 +83,19 @@ def check_mobizon(settings: Settings, *, api_url: str | None = None, label: str 
             f"{exc} (Mobizon panel → Settings → API); then run `campaigns check --provider mobizon` again"))
     except ValueError as exc:
         return CheckResult(False, redact(f"{api_url_variable} cannot be used: {exc}"))
+    failure: ProviderError | None = None
     try:
         provider.client.list_campaigns(page_size=1)
     except ProviderError as exc:
-        return CheckResult(False, redact(_why(exc, _host(url), settings, api_url_variable)))
+        failure = exc
     finally:
         provider.close()
     if switched:
-        # the client followed code 13 and the other domain answered: the setting is wrong
-        right = _host(switched[-1])
+        # the client followed code 13: whether or not the other domain answered, the setting is wrong
         return CheckResult(False, redact(
-            f"wrong API domain: your account is on {right}: set {api_url_variable}={switched[-1]}"))
+            f"wrong API domain: your account is on {_host(switched[-1])}: set {api_url_variable}={switched[-1]}"))
+    if failure is not None:
+        return CheckResult(False, redact(_why(failure, _host(url), settings, api_url_variable)))
     return CheckResult(True, f"{label} at {_host(url)} answers")
 
 

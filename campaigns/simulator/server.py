@@ -62,13 +62,12 @@ class SimulatorServer:
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto IPPROTO_TCP (not 0) so that asyncio sets TCP_NODELAY on accepted connections:
-        # without it every keep-alive answer waits out the client's delayed ACK (~40 ms)
+        # TCP_NODELAY on every accepted connection (asyncio sets it only when proto is
+        # IPPROTO_TCP, and Linux lets accepted sockets inherit it): without it Nagle's
+        # algorithm and the client's delayed ACK add ~40 ms to every keep-alive answer
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            # accepted connections inherit it: without, Nagle's algorithm and the client's
-            # delayed ACK add ~40 ms to every answer
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((self.host, self.port))
             sock.listen(128)
