@@ -29,7 +29,8 @@ def scan_stalled(
     - queued (not picked up within one poll interval, so freshly queued campaigns whose
       first task never ran start too) and creating -> create;
     - adding with a chunk in flight too long (it is reclaimed and resent), or with no chunk
-      in flight and nothing moved for ``stall_seconds`` -> add;
+      in flight and nothing moved for ``stall_seconds`` -> add (launch when every chunk is
+      settled and some recipient was added);
     - launching -> launch;
     - running that the provider reported DONE without the final statuses read -> final_statuses.
 
@@ -82,6 +83,7 @@ def _stalled_adding(session, now: datetime, stall: datetime) -> list[Next]:
             func.min(ch.state_changed_at).label("oldest"),
             func.max(ch.state_changed_at).label("latest"),
             func.max(ch.retry_at).label("retry_at"),
+            func.sum(ch.added).label("added"),
         )
         .join(campaigns_t, campaigns_t.c.id == ch.campaign_id)
         .where(c.state == S.ADDING.value)
@@ -101,5 +103,8 @@ def _stalled_adding(session, now: datetime, stall: datetime) -> list[Next]:
             continue
         moments = [as_utc(entered)] + [as_utc(t) for g in mine for t in (g.latest, g.retry_at) if t is not None]
         if max(moments) <= stall:
-            nexts.append(Next("add", campaign_id))
+            # Every chunk settled and some recipient added: the launch itself was lost.
+            settled = not any(g.state == C.PENDING.value for g in mine)
+            some_added = any(g.state == C.ADDED.value and g.added for g in mine)
+            nexts.append(Next("launch" if settled and some_added else "add", campaign_id))
     return nexts
