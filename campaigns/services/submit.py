@@ -1,0 +1,124 @@
+"""Submit a campaign: check its parameters, ingest its file, queue it. Nothing reaches the
+provider here; the first step (``create``) is returned for the runtime to schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, delete
+
+from campaigns.domain import CampaignState
+from campaigns.ingest.readers import FileRefused
+from campaigns.ingest.report import IngestReport
+from campaigns.ingest.service import IngestOptions, ingest_file
+from campaigns.providers.mobizon.checks import InvalidCampaign, campaign_problems, placeholders
+from campaigns.services.moves import move_campaign, utcnow
+from campaigns.services.next import Next
+from campaigns.settings import Settings
+from campaigns.store.models import Campaign
+from campaigns.store.uow import UnitOfWork
+
+__all__ = ["SubmitRequest", "SubmitResult", "submit_campaign", "InvalidCampaign", "FileRefused"]
+
+S = CampaignState
+PLACEHOLDER_MODES = ("keep", "strip", "reject")
+# Providers that create the campaign through Mobizon's Campaign/Create (the sandbox is the
+# project's Mobizon simulator), so Create's rules apply before anything is sent.
+MOBIZON_LIKE = frozenset({"mobizon", "sandbox"})
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    text: str
+    name: str | None = None  # default: the file's name
+    provider: str = "sandbox"
+    sender: str | None = None
+    country: str | None = None
+    placeholders: str = "keep"  # keep | strip | reject (Mobizon placeholdersFlag 1 | 2 | 3)
+    rate_limit: int | None = None
+    rate_period: int | None = None
+    deferred_to: str | None = None  # "YYYY-MM-DD HH:MM:SS"
+    validity: int | None = None
+    mclass: int | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    excel_engine: str = "calamine"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    campaign_id: int
+    report: IngestReport
+    next: list[Next] = field(default_factory=list)
+
+
+def check_request(request: SubmitRequest, name: str) -> int:
+    """The campaign type (3 template when the text has placeholders, else 2 mass); raises
+    InvalidCampaign listing every problem with the parameters."""
+    campaign_type = 3 if placeholders(request.text) else 2
+    problems: list[str] = []
+    if request.placeholders not in PLACEHOLDER_MODES:
+        problems.append(f"placeholders must be one of {', '.join(PLACEHOLDER_MODES)}, got {request.placeholders!r}")
+    if request.provider in MOBIZON_LIKE:
+        problems += campaign_problems(
+            name=name, text=request.text, type=campaign_type, rate_limit=request.rate_limit,
+            rate_period=request.rate_period, deferred_to=request.deferred_to, mclass=request.mclass,
+            validity=request.validity,
+        )
+    elif not request.text or not request.text.strip():
+        problems.append("the message text is empty")
+    if problems:
+        raise InvalidCampaign(problems)
+    return campaign_type
+
+
+def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engine: Engine) -> SubmitResult:
+    """Create the campaign (draft), ingest ``path`` into its recipients and chunks, and queue
+    it; returns its id, the ingest report and [Next("create")].
+
+    Raises InvalidCampaign (a ValueError) for parameters the provider would refuse, before
+    the file is read; FileRefused when the file is refused as ``validate`` would refuse it
+    (nothing is left behind: the draft is removed); ValueError for options that make no
+    sense (an unknown country).
+    """
+    path = Path(path)
+    name = request.name or path.name
+    campaign_type = check_request(request, name)
+    uow_factory = lambda: UnitOfWork(engine)  # noqa: E731
+    now = utcnow()
+    with uow_factory() as uow:
+        campaign = Campaign(
+            name=name, provider=request.provider, text=request.text, type=campaign_type, sender=request.sender,
+            country=request.country, placeholders=request.placeholders, rate_limit=request.rate_limit,
+            rate_period=request.rate_period, deferred_to=request.deferred_to, validity=request.validity,
+            mclass=request.mclass, source_name=path.name[:255], state=S.DRAFT.value,
+            state_changed_at=now, created_at=now, updated_at=now,
+        )
+        uow.session.add(campaign)
+        uow.commit()
+        campaign_id = campaign.id
+
+    options = IngestOptions(
+        text=request.text, country=request.country, placeholders=request.placeholders,
+        encoding=request.encoding, sheet=request.sheet, excel_engine=request.excel_engine,
+    )
+    try:
+        report = ingest_file(path, options, settings, engine, campaign_id)
+        if not report.sendable:  # ingest_file refuses these itself; never queue one
+            raise FileRefused(path.name, report.refusal or "no valid recipients")
+    except BaseException:
+        _remove_draft(uow_factory, campaign_id)
+        raise
+
+    with uow_factory() as uow:
+        move_campaign(uow.session, campaign_id, [S.DRAFT], S.QUEUED, utcnow())
+        uow.commit()
+    return SubmitResult(campaign_id=campaign_id, report=report, next=[Next("create", campaign_id)])
+
+
+def _remove_draft(uow_factory, campaign_id: int) -> None:
+    # Recipients and chunks go with it (ON DELETE CASCADE); ingest_file rolled back its own.
+    with uow_factory() as uow:
+        uow.session.execute(delete(Campaign).where(Campaign.id == campaign_id, Campaign.state == S.DRAFT.value))
+        uow.commit()
