@@ -10,6 +10,7 @@ import codecs
 import csv
 import datetime
 import pickle
+import random
 import zipfile
 from pathlib import Path
 
@@ -96,6 +97,22 @@ def test_byte_order_marks_decide_and_are_not_part_of_the_first_cell(
     table = read_table(path)
     assert table.encoding == expected_name
     assert rows_of(table) == EXPECTED_RU
+
+
+def test_detection_over_many_random_name_lists(tmp_path):
+    # Given seeded random lists of 1 to 50 rows, lower, UPPER or mixed case
+    chooser = random.Random(20240601)
+    latin = ("Müller", "José Núñez", "Bjørn Ødegård", "Françoise", "Straße", "Çelik Öztürk")
+    for _ in range(60):
+        rows = chooser.choice((1, 2, 3, 10, 50))
+        case = chooser.choice((str, str.upper, str.lower))
+        names = [case(chooser.choice(corpus.NAMES)) for _ in range(rows)]
+        text = "".join(f"7701{chooser.randrange(10**7):07d};{name}\n" for name in names)
+        for codec in ("cp1251", "koi8-r", "cp866"):
+            # Then each is read in the encoding it was written in
+            assert encodings.detect_encoding(text.encode(codec)).codec == codec, (codec, text)
+        western = "".join(f"7701{n:07d},{chooser.choice(latin)}\n" for n in range(rows))
+        assert encodings.detect_encoding(western.encode("cp1252")).codec == "cp1252", western
 
 
 @pytest.mark.parametrize("codec", ["cp1252", "latin-1"])
@@ -337,13 +354,29 @@ def test_a_nul_byte_names_its_row(tmp_path):
 
 
 def test_a_huge_cell_is_refused_at_its_row(tmp_path):
-    limit = csv.field_size_limit()
-    text = f"phone,note\n77011234567,ok\n77011234568,{'x' * (limit + 10)}\n77011234569,ok\n"
+    # Given a quoted cell of short lines, longer in all than any cell may be
+    limit = textfile.MAX_CELL_CHARS
+    huge = ("x" * 99 + "\n") * (limit // 100 + 1)
+    text = f'phone,note\n77011234567,ok\n77011234568,"{huge}"\n77011234569,ok\n'
     error = refusal(corpus.write_text(tmp_path / "r.csv", text))
     assert error.row == 3
     assert str(error) == (
         f'r.csv, row 3: a cell is longer than {limit:,} characters (is a " quote left open?)'
     )
+
+
+def test_a_quote_left_open_in_a_large_file_stops_at_the_cell_limit(tmp_path):
+    rows = [f"7701{1000000 + n},name {n}" for n in range(120_000)]
+    rows[10] = '77011234567,"Иван'
+    error = refusal(corpus.write_text(tmp_path / "r.csv", "\n".join(rows)))
+    assert error.row == 11
+    assert "is a \" quote left open?" in error.reason
+
+
+def test_the_cell_limit_holds_whatever_another_module_set(tmp_path):
+    csv.field_size_limit(10**9)
+    test_a_huge_cell_is_refused_at_its_row(tmp_path)
+    assert csv.field_size_limit() == textfile.MAX_CELL_CHARS
 
 
 def test_a_runaway_line_is_refused_before_it_fills_memory(tmp_path):
@@ -400,7 +433,9 @@ def test_text_in_an_unsupported_multibyte_encoding_is_refused(tmp_path):
     path = corpus.write_text(tmp_path / "r.csv", text, "shift_jis")
     error = refusal(path)
     assert error.reason.startswith("the text looks like ")
-    assert "which is not supported; save it as UTF-8 or give its encoding" in error.reason
+    assert error.reason.endswith(
+        "which is not in a supported encoding; save it as UTF-8 or give its encoding"
+    )
     # and naming the encoding reads it
     assert rows_of(read_table(path, encoding="shift_jis"))[0] == (1, ["電話", "名前"])
 

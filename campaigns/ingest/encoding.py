@@ -3,14 +3,19 @@
 Detection, in order (each step only when the previous one did not decide):
 
 1. a byte-order mark (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE);
-2. strict UTF-8, when every sampled piece decodes (ASCII is a subset);
-3. chardet on the sample, trusted for UTF-16/UTF-32 without a mark and to
-   recognise binary data and the multi-byte Asian encodings we do not accept;
-4. for the single-byte encodings, our own choice between the Cyrillic ones
-   (Windows-1251, KOI8-R, CP866) and the Latin ones (Windows-1252,
-   ISO-8859-1): chardet confuses them on the short, often upper-case name
-   lists marketing teams export (``ИВАНОВ ИВАН`` in Windows-1251 comes out as
-   KOI8-R, in KOI8-R as MacGreek, in CP866 as Hebrew cp862).
+2. UTF-16/UTF-32 without a mark, when zero bytes abound (chardet, else where
+   the zeros fall): ASCII in UTF-16 would otherwise pass for UTF-8;
+3. strict UTF-8, when the head, a middle and a tail piece all decode (ASCII
+   is a subset);
+4. chardet on the sample: no answer means binary data; UTF-16/UTF-32 is taken;
+5. otherwise our own choice among the single-byte encodings: Cyrillic words are
+   all high bytes, Latin words mix a few with ASCII letters; among Windows-1251,
+   KOI8-R and CP866 the one whose letters read most like Russian wins. chardet
+   confuses them on the short, often upper-case name lists marketing teams
+   export (``ИВАНОВ ИВАН`` in Windows-1251 comes out as KOI8-R, in KOI8-R as
+   MacGreek, in CP866 as Hebrew cp862) and names a dozen Latin encodings for
+   Windows-1252 text. An Asian multi-byte encoding (trusted from chardet only
+   when no Cyrillic reading is plausible) is refused.
 
 The encodings Mobizon accepts (UTF-8, UTF-16/UCS-2, Windows-1251, KOI8-R,
 CP866, Windows-1252, ISO-8859-1, ASCII) are the ones detected; a user may name
@@ -22,6 +27,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -71,10 +77,15 @@ _LOG_FREQUENCY = {
     **{letter: math.log(share / 100) for letter, share in _RUSSIAN.items()},
     **{letter: math.log(0.5 / 100) for letter in "іүұқөңғәһ"},
 }
+# Russian and Kazakh name lists in the right encoding score above -3.3 (mean
+# log-frequency of their letters); Chinese, Japanese or Korean text read as
+# Cyrillic scores below -5.9.
+_IMPLAUSIBLE_SCORE = -5.0
 _CYRILLIC_CANDIDATES = ("cp1251", "koi8-r", "cp866")  # first wins a tie: Excel's export
 _LATIN_UNDEFINED_IN_1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _HIGH = re.compile(rb"[\x80-\xff]")
-_HIGH_RUNS = re.compile(rb"[\x80-\xff]{2,}")
+_WORDS = re.compile(rb"[A-Za-z\x80-\xff]+")
+_ASCII_LETTER = re.compile(rb"[A-Za-z]")
 _LOWER_THEN_UPPER = re.compile("[а-яёіїєў][А-ЯЁІЇЄЎ]")
 
 
@@ -155,12 +166,15 @@ def detect_encoding(head: bytes, pieces: Sequence[bytes] = ()) -> TextEncoding:
     if answer.startswith(("utf-16", "utf-32")):
         codec = _with_byte_order(answer, head)
         return TextEncoding(codec, codec)
-    if _FOREIGN_MULTIBYTE.search(answer):
-        raise EncodingProblem(
-            f"the text looks like {answer}, which is not supported; "
-            f"save it as UTF-8 or give its encoding"
-        )
     codec = _single_byte(sample)
+    foreign = _FOREIGN_MULTIBYTE.search(answer)
+    # chardet takes some Cyrillic samples for GB18030, but never (in our trials)
+    # a Latin one for an Asian encoding: trust it only when no Cyrillic fits.
+    if codec is None or (foreign and codec not in _CYRILLIC_CANDIDATES):
+        looks = f"looks like {answer}, which is" if foreign else "is"
+        raise EncodingProblem(
+            f"the text {looks} not in a supported encoding; save it as UTF-8 or give its encoding"
+        )
     return TextEncoding(codec, display_name(codec))
 
 
@@ -198,13 +212,19 @@ def _with_byte_order(answer: str, head: bytes) -> str:
     return f"{answer}-{'le' if head[1::2].count(0) >= head[0::2].count(0) else 'be'}"
 
 
-def _single_byte(sample: bytes) -> str:
-    """Choose among the supported single-byte encodings for a non-UTF-8 sample."""
-    high = len(_HIGH.findall(sample))
-    in_runs = sum(map(len, _HIGH_RUNS.findall(sample)))
-    # Cyrillic words are all high bytes; Latin words mix a few (é, ü) with ASCII.
-    if high and in_runs * 2 >= high:
-        return max(_CYRILLIC_CANDIDATES, key=lambda codec: _cyrillic_score(sample, codec))
+def _single_byte(sample: bytes) -> str | None:
+    """Choose among the supported single-byte encodings for a non-UTF-8 sample.
+
+    None when the sample's words look Cyrillic but read as Russian in none of
+    the Cyrillic encodings (Chinese, Japanese, Greek...).
+    """
+    # Cyrillic words are all high bytes; Latin words mix a few (é, ü) with ASCII letters.
+    words = [word for word in _WORDS.findall(sample) if _HIGH.search(word)]
+    mixed = sum(1 for word in words if _ASCII_LETTER.search(word))
+    if mixed * 2 < len(words):
+        scores = {codec: _cyrillic_score(sample, codec) for codec in _CYRILLIC_CANDIDATES}
+        best = max(scores, key=scores.__getitem__)
+        return best if scores[best] >= _IMPLAUSIBLE_SCORE else None
     if _LATIN_UNDEFINED_IN_1252.search(sample):
         return "iso8859-1"
     return "cp1252"
@@ -219,10 +239,10 @@ def _cyrillic_score(sample: bytes, codec: str) -> float:
     rare = math.log(0.005 / 100)
     total = 0.0
     count = 0
-    for char in text:
+    for char, times in Counter(text).items():
         if char >= "\x80":
-            count += 1
-            total += _LOG_FREQUENCY.get(char.lower(), rare)
+            count += times
+            total += times * _LOG_FREQUENCY.get(char.lower(), rare)
     # A lower-case letter before an upper-case one is rare in real text and
     # common in a wrong decoding (KOI8-R and Windows-1251 swap the cases).
     total += 3 * rare * len(_LOWER_THEN_UPPER.findall(text))

@@ -36,9 +36,12 @@ from campaigns.ingest.limits import FileRefused, Limits
 DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024  # the head of the file: encoding and dialect are decided on it
 PIECE_BYTES = 16 * 1024  # plus a piece from the middle and one from the end, for the encoding
-SNIFF_CHARS = 32 * 1024
+# csv.Sniffer's quote pattern is quadratic on a sample full of unclosed quotes:
+# a hundred lines tell the dialect as well as a thousand.
+SNIFF_CHARS = 8 * 1024
 CHUNK_BYTES = 256 * 1024
 MAX_LINE_CHARS = 1024 * 1024  # no recipient row is this long; keeps memory bounded
+MAX_CELL_CHARS = 1024 * 1024  # csv's own bound, for a quoted cell spanning lines
 MAX_CONTROL_SHARE = 0.05  # more control characters than this in the sample: binary data
 
 _CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
@@ -100,7 +103,8 @@ def sniff_dialect(sample: str) -> Dialect:
     A sample the sniffer cannot decide (a single column, typically a list of
     numbers one per line) gets the delimiter found on most lines, else ``,``.
     """
-    sample = sample[:SNIFF_CHARS]
+    if len(sample) > SNIFF_CHARS:
+        sample = _whole_lines(sample[:SNIFF_CHARS])
     sniffer = csv.Sniffer()
     # When several delimiters are equally consistent, ';' files with decimal
     # commas (the Russian and Kazakh Excel export) must not split on ','.
@@ -158,6 +162,9 @@ def _records(
         raw = open(path, "rb")
     except OSError as exc:
         raise FileRefused(label, f"cannot be read: {exc.strerror}") from None
+    # The limit is process-wide; set it on every read so that what another
+    # module set (csv's default is 128 Ki) cannot unbound a cell's memory.
+    csv.field_size_limit(MAX_CELL_CHARS)
     with raw:
         raw.seek(encoding.skip)
         reader = csv.reader(
@@ -258,7 +265,7 @@ def _csv_reason(exc: csv.Error, dialect: Dialect) -> str:
     quote = dialect.quotechar
     if "field larger than field limit" in message:
         return (
-            f"a cell is longer than {csv.field_size_limit():,} characters "
+            f"a cell is longer than {MAX_CELL_CHARS:,} characters "
             f"(is a {quote} quote left open?)"
         )
     if "unexpected end of data" in message:
