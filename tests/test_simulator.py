@@ -16,7 +16,7 @@ from campaigns.providers.errors import AuthError, PermanentError, RateLimited, T
 from campaigns.providers.mobizon import MobizonClient, MobizonProvider
 from campaigns.providers.mobizon.codes import ALREADY_ADDED
 from campaigns.providers.port import ChunkRecipient
-from campaigns.simulator import FaultRule, SimClock, SimConfig, SimulatorServer
+from campaigns.simulator import FaultRule, SimClock, SimConfig, SimulatorControl, SimulatorServer
 from campaigns.simulator.forms import as_list, parse_php_form
 
 KEY = "k1" * 20  # 40 characters, like Mobizon's keys
@@ -106,6 +106,8 @@ def test_php_brackets_are_read_as_php_reads_them():
     assert as_list(form["ids"]) == ["1", "2"]
     assert form["data"] == {"text": "Hi {name}"}
     assert as_list("380971112233,79101112233\n77071112233") == ["380971112233", "79101112233", "77071112233"]
+    # "[]" appends after the largest integer key, as in PHP
+    assert parse_php_form([("a[]", "x"), ("a[5]", "y"), ("a[]", "z")]) == {"a": {"0": "x", "5": "y", "6": "z"}}
 
 
 def test_envelope_key_and_method_names(raw):
@@ -401,6 +403,10 @@ def test_message_module(client, raw, sim):
     third = call(raw, "message/list", {"criteria[campaignIds]": cid, "pagination[pageSize]": "50",
                                        "pagination[currentPage]": "2"})["data"]
     assert third["totalItemCount"] == "150" and len(third["items"]) == 50
+    # criteria[campaignIds]: only the first 100 are searched
+    others = ",".join(str(n) for n in range(1, 101))
+    assert call(raw, "message/list", {"criteria[campaignIds]": f"{others},{cid}"})["data"]["totalItemCount"] == "0"
+    assert call(raw, "message/list", {"criteria[campaignIds]": f"{cid},{others}"})["data"]["totalItemCount"] == "150"
     with_info = client.list_messages(criteria={"campaignIds": [cid], "to": "7701000011"}, page_size=25,
                                      with_number_info=True)
     assert with_info.total == 10 and with_info.items[0].country_a2 == "KZ"
@@ -604,21 +610,30 @@ def test_provider_adapter_end_to_end(client, raw, sim):
 # -- control API, clock, server -------------------------------------------------------------
 
 
-def test_control_api(raw, sim, client):
+def test_control_api(server, raw, sim, client):
     cid = client.create_campaign(text="Hello")
     client.add_recipients(cid, phones(2))
-    state = raw.get("/_sim/state").json()
-    assert [c["id"] for c in state["campaigns"]] == [int(cid)] and state["calls"]["campaign/create"] == 1
-    assert state["config"]["api_key"] == "(set)"
-    assert KEY not in raw.get("/_sim/state").text
-    before = raw.post("/_sim/clock", json={}).json()["now"]
-    assert raw.post("/_sim/clock", json={"advance": 100}).json()["now"] == pytest.approx(before + 100)
-    assert raw.post("/_sim/config", json={"moderation": False}).json()["moderation"] is False
-    assert raw.post("/_sim/config", json={"no_such": 1}).status_code == 400
-    assert raw.post("/_sim/config", json={"final_mix": {"DELIVRD": 2}}).status_code == 400
-    assert raw.get("/_sim/campaigns/999").status_code == 404
-    assert raw.post("/_sim/reset", json={}).json() == {"ok": True}
-    assert raw.get("/_sim/state").json()["campaigns"] == []
+    with SimulatorControl(server.base_url) as control:
+        state = control.state()
+        assert [c["id"] for c in state["campaigns"]] == [int(cid)] and state["calls"]["campaign/create"] == 1
+        assert state["campaigns"][0]["recipients"] == 2 and state["campaigns"][0]["counters"]["totalNewMsgNum"] == 2
+        assert state["config"]["api_key"] == "(set)"
+        assert KEY not in raw.get("/_sim/state").text
+        assert [(p["phone"], p["added"], p["sent"]) for p in control.campaign(cid)["phones"]] == [
+            (phones(2)[0], 1, 0), (phones(2)[1], 1, 0)]
+        before = raw.post("/_sim/clock", json={}).json()["now"]
+        assert control.advance(100) == pytest.approx(before + 100)
+        assert control.set_speed(0) == 0
+        assert control.configure(moderation=False, stop_list=["+7 701 000 0001"])["stop_list"] == ["77010000001"]
+        assert control.faults([{"kind": "code", "code": 14}])[0]["remaining"] == 1
+        control.clear_faults()
+        for bad in ({"no_such": 1}, {"final_mix": {"DELIVRD": 2}}, {"moderation": "yes"}):
+            with pytest.raises(httpx.HTTPStatusError):
+                control.configure(**bad)
+        assert raw.get("/_sim/campaigns/999").status_code == 404
+        control.reset(moderation=False)
+        assert control.state()["campaigns"] == [] and sim.config.moderation is False
+        control.reset()
     assert sim.config.moderation is True  # reset brings back the starting configuration
 
 

@@ -10,7 +10,8 @@ fault injection. It also serves the ``sandbox`` provider.
 from campaigns.simulator.app import Simulator, create_app
 from campaigns.simulator.clock import SimClock
 from campaigns.simulator.config import SimConfig
+from campaigns.simulator.control import SimulatorControl
 from campaigns.simulator.faults import FaultRule
 from campaigns.simulator.server import SimulatorServer
 
-__all__ = ["FaultRule", "SimClock", "SimConfig", "Simulator", "SimulatorServer", "create_app"]
+__all__ = ["FaultRule", "SimClock", "SimConfig", "Simulator", "SimulatorControl", "SimulatorServer", "create_app"]

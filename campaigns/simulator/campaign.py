@@ -31,7 +31,7 @@ COUNTER_STATUSES = ("New", "Enqueud", "Acceptd", "Delivrd", "Rejectd", "Expired"
                     "Unknown", "Pdlivrd")
 
 
-@dataclass
+@dataclass(slots=True)
 class SimMessage:
     id: int
     campaign_id: int

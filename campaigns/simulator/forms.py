@@ -15,9 +15,8 @@ _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)(.*)$")
 _PART = re.compile(r"\[([^\[\]]*)\]")
 
 
-def _next_index(node: dict) -> str:
-    ints = [int(k) for k in node if k.lstrip("-").isdigit()]
-    return str(max(ints) + 1 if ints else 0)
+def _is_index(key: str) -> bool:
+    return key.lstrip("-").isdigit()
 
 
 def parse_php_form(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
@@ -27,6 +26,17 @@ def parse_php_form(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     the last form seen (PHP does the same). Values are kept as given (strings, uploads).
     """
     root: dict[str, Any] = {}
+    # the next "[]" index of each array, kept as PHP does (max integer key + 1) without
+    # rescanning the array on every append: 500 recipients[]= stay linear
+    next_index: dict[int, int] = {}
+
+    def index_for(node: dict) -> str:
+        known = next_index.get(id(node))
+        if known is None:
+            known = max((int(k) + 1 for k in node if _is_index(k)), default=0)
+        next_index[id(node)] = known + 1
+        return str(known)
+
     for name, value in pairs:
         match = _KEY.match(name)
         if not match or match.group(3):
@@ -38,7 +48,9 @@ def parse_php_form(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         for i, key in enumerate(keys):
             last = i == len(keys) - 1
             if key == "":
-                key = _next_index(node)
+                key = index_for(node)
+            elif id(node) in next_index and _is_index(key):
+                next_index[id(node)] = max(next_index[id(node)], int(key) + 1)
             if last:
                 node[key] = value
             else:

@@ -253,7 +253,8 @@ class MobizonSimulator:
                     results = [self._add(campaign, entry, flag) for entry in entries]
                 campaign.rejected += sum(1 for r in results if r["code"] != 0)
         finally:
-            campaign.adding = False
+            with self._lock:
+                campaign.adding = False
         code = rcp.envelope_code(results)
         return Reply(code, results, "" if code == 0 else "Not every recipient was added")
 
