@@ -35,6 +35,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from campaigns.simulator import inspection
 from campaigns.simulator.clock import SimClock
 from campaigns.simulator.config import SimConfig
 from campaigns.simulator.faults import FaultPlan, FaultRule
@@ -86,7 +87,7 @@ class Simulator:
         self.calls.clear()
 
     def state(self) -> dict[str, Any]:
-        data = self.account.summary()
+        data = inspection.summary(self.account)
         data["config"] = self.config.as_json()
         data["calls"] = dict(self.calls)
         data["faults"] = self.faults.rules()
@@ -239,7 +240,7 @@ async def sim_campaign(request: Request) -> Response:
         campaign_id = int(request.path_params["campaign_id"])
     except ValueError:
         return _bad("campaign ids are numbers")
-    data = await run_in_threadpool(sim.account.inspect_campaign, campaign_id)
+    data = await run_in_threadpool(inspection.campaign_detail, sim.account, campaign_id)
     if data is None:
         return JSONResponse({"error": f"no campaign {campaign_id}"}, status_code=404)
     return JSONResponse(data)

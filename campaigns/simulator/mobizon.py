@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from campaigns.simulator import recipients as rcp
 from campaigns.simulator import views
-from campaigns.simulator.campaign import NOT_YET_SENT, SimCampaign, SimMessage, format_ts, money, parse_ts
+from campaigns.simulator.campaign import NOT_YET_SENT, SimCampaign, SimMessage, money
 from campaigns.simulator.clock import SimClock
 from campaigns.simulator.config import SimConfig
 from campaigns.simulator.forms import as_int, as_list, as_text
 from campaigns.simulator.listing import ListError, select_campaigns, select_messages
-from campaigns.simulator.phones import digits_of, is_international, placeholders
+from campaigns.simulator.parameters import InvalidFields, campaign_fields
+from campaigns.simulator.phones import digits_of, is_international
 
 MAX_STATUS_IDS = 100  # Message/GetSMSStatus: "maximum number of identifiers in one request - 100"
 DELETE_BEFORE_START = 300.0  # Campaign/Delete: "not less than 5 minutes left till start"
@@ -104,6 +106,12 @@ class MobizonSimulator:
         except ApiError as exc:
             return exc.reply
 
+    @contextmanager
+    def reading(self) -> Iterator[float]:
+        """Hold the state still and give the simulated time (for inspection)."""
+        with self._lock:
+            yield self._now()
+
     # -- helpers ------------------------------------------------------------------------
 
     def _now(self) -> float:
@@ -130,72 +138,11 @@ class MobizonSimulator:
 
     # -- Campaign/Create ----------------------------------------------------------------
 
-    def _campaign_fields(self, data: dict, now: float, *, within: str = "") -> dict[str, Any]:
-        """Check Create's ``data[...]`` (or SendSmsMessage's ``params[...]``); raises code 1
-        naming every invalid field."""
-        errors: dict[str, str] = {}
-
-        def label(key: str) -> str:
-            return f"{within}[{key}]" if within else key
-
-        def number(key: str, default: int | None = None) -> int | None:
-            try:
-                return as_int(data.get(key), default)
-            except ValueError:
-                errors[label(key)] = "must be a whole number"
-                return default
-
-        text = as_text(data.get("text"), "") or ""
-        name = as_text(data.get("name"))
-        ctype = number("type", 2)
-        rate_limit = number("rateLimit")
-        rate_period = number("ratePeriod")
-        mclass = number("mclass", 1)
-        validity = number("validity")
-        track = number("trackShortLinkRecipients", 0)
-        if not text.strip():
-            errors["text"] = "The message text must not be empty"
-        if name is not None and len(name) > 255:
-            errors[label("name")] = "The campaign name is longer than 255 characters"
-        if ctype not in (1, 2, 3):
-            errors[label("type")] = "The campaign type must be 1, 2 or 3"
-        elif ctype == 3 and text.strip() and not placeholders(text):
-            errors["text"] = "A template campaign's text must contain {placeholders}"
-        if rate_period is not None and rate_period not in (60, 3600, 86400):
-            errors[label("ratePeriod")] = "ratePeriod must be 60, 3600 or 86400"
-        if rate_limit is not None:
-            if rate_limit < 0:
-                errors[label("rateLimit")] = "rateLimit must not be negative"
-            elif rate_limit > 0 and rate_period is None:
-                errors[label("ratePeriod")] = "ratePeriod is required with rateLimit"
-            elif rate_limit > 0 and rate_period and rate_limit / rate_period > 100:
-                errors[label("rateLimit")] = "no more than 100 messages a second"
-        if mclass not in (0, 1):
-            errors[label("mclass")] = "mclass must be 0 or 1"
-        if validity is not None and not 60 <= validity <= 1440:
-            errors[label("validity")] = "validity must be between 60 and 1440 minutes"
-        if track not in (0, 1):
-            errors[label("trackShortLinkRecipients")] = "must be 0 or 1"
-        deferred_text = as_text(data.get("deferredToTs"))
-        deferred_ts = None
-        if deferred_text:
-            try:
-                deferred_ts = parse_ts(deferred_text)
-            except ValueError:
-                errors[label("deferredToTs")] = "Use the format YYYY-MM-DD HH:MM:SS"
-            else:
-                # "not earlier than one hour, and not later than 14 days"
-                if self.config.check_deferred_window and not now + 3600 <= deferred_ts <= now + 14 * 86400:
-                    errors[label("deferredToTs")] = "The start must be between one hour and 14 days from now"
-        if errors:
-            raise _invalid(errors)
-        return {
-            "type": ctype, "name": name, "text": text,
-            "rate_limit": rate_limit if rate_limit else None,
-            "rate_period": rate_period if rate_limit else None,
-            "deferred_ts": deferred_ts, "deferred_text": deferred_text.strip() if deferred_text else None,
-            "mclass": mclass, "validity": validity, "track_links": track,
-        }
+    def _fields(self, data: dict, now: float) -> dict[str, Any]:
+        try:
+            return campaign_fields(data, now, self.config)
+        except InvalidFields as exc:
+            raise _invalid(exc.fields) from None
 
     def _new_campaign(self, fields: dict[str, Any], sender: str | None, now: float) -> SimCampaign:
         self._next_campaign += 1
@@ -209,7 +156,7 @@ class MobizonSimulator:
             raise _invalid({"text": "The message text must not be empty"})
         with self._lock:
             now = self._now()
-            fields = self._campaign_fields(data, now)
+            fields = self._fields(data, now)
             campaign = self._new_campaign(fields, as_text(data.get("from")), now)
             return Reply(0, str(campaign.id))  # the live API answers with the id as a bare string
 
@@ -385,9 +332,9 @@ class MobizonSimulator:
             data = {k: options[k] for k in ("name", "deferredToTs", "mclass", "validity") if k in options}
             data.update(type="1", text=text or "-")
             try:
-                fields = self._campaign_fields(data, now, within="params")
-            except ApiError as exc:
-                errors.update(exc.reply.data)
+                fields = campaign_fields(data, now, self.config, within="params")
+            except InvalidFields as exc:
+                errors.update(exc.fields)
             if errors:
                 raise _invalid(errors)
             campaign = self._new_campaign(fields, as_text(params.get("from")), now)
@@ -452,57 +399,16 @@ class MobizonSimulator:
             spent = sum(c.cost(self.config) for c in self.campaigns.values() if c.timeline is not None)
             return Reply(0, {"balance": money(self.config.balance - spent), "currency": self.config.currency})
 
-    # -- inspection (control API) -------------------------------------------------------
+    # -- inspection (campaigns.simulator.inspection) -----------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """The account at a glance: the clock and every campaign without its recipients."""
-        with self._lock:
-            now = self._now()
-            return {
-                "now": now,
-                "nowText": format_ts(now),
-                "speed": self.clock.speed,
-                "campaigns": [self._campaign_summary(c, now) for c in self.campaigns.values()],
-                "tasks": [{"id": t.id, "campaignId": t.campaign_id, "status": t.status(now)[0],
-                           "progress": t.status(now)[1]} for t in self.tasks.values()],
-            }
+        """The clock, every campaign without its recipients, and the background tasks."""
+        from campaigns.simulator import inspection
 
-    def _campaign_summary(self, c: SimCampaign, now: float) -> dict[str, Any]:
-        counters = c.counters(now, self.config)
-        return {
-            "id": c.id,
-            "type": c.type,
-            "name": c.name,
-            "text": c.text,
-            "from": c.sender,
-            "status": c.status(now),
-            "deleted": c.deleted,
-            "recipients": len(c.messages),
-            "added": sum(c.added_counts.values()),
-            "rejected": c.rejected,
-            "sent": c.sent_count(now),
-            "counters": {k: int(v) for k, v in counters.items() if k.startswith("total") and k.endswith("Num")},
-        }
+        return inspection.summary(self)
 
     def inspect_campaign(self, campaign_id: int) -> dict[str, Any] | None:
-        """One campaign with each phone: how often it was added (code 0) and how many
-        messages to it have been sent, with its message id and current status."""
-        with self._lock:
-            now = self._now()
-            c = self.campaigns.get(campaign_id)
-            if c is None:
-                return None
-            data = self._campaign_summary(c, now)
-            rows = []
-            for phone, count in c.added_counts.items():
-                message = c.by_phone.get(phone)
-                state = c.message_state(message, now) if message else (None, None, None)
-                rows.append({
-                    "phone": phone,
-                    "added": count,
-                    "sent": 1 if state[1] is not None else 0,
-                    "messageId": message.id if message else None,
-                    "status": state[0],
-                })
-            data["phones"] = rows
-            return data
+        """One campaign with each phone's added/sent counts (None when unknown)."""
+        from campaigns.simulator import inspection
+
+        return inspection.campaign_detail(self, campaign_id)
