@@ -12,10 +12,24 @@ from campaigns.providers.port import Provider
 from campaigns.settings import Settings, SettingsError
 
 
+def _shared_backoff(provider, settings: Settings, *account: str | None) -> Provider:
+    """``provider`` whose code 30 backs off the method for every worker (issue 5)."""
+    from campaigns.pacing import account_key, make_limiter
+    from campaigns.pacing.backoff import SharedBackoff
+
+    return SharedBackoff(provider, make_limiter(settings), account_key(*account), owns_limiter=True)
+
+
 def _mobizon(settings: Settings) -> Provider:
     from campaigns.providers.mobizon.adapter import mobizon_provider_from_settings
 
-    return mobizon_provider_from_settings(settings)
+    return _shared_backoff(mobizon_provider_from_settings(settings), settings, settings.mobizon_api_key)
+
+
+def _smsc(settings: Settings) -> Provider:
+    from campaigns.providers.smsc.adapter import smsc_provider_from_settings
+
+    return smsc_provider_from_settings(settings)
 
 
 def _sandbox(settings: Settings) -> Provider:
@@ -27,12 +41,14 @@ def _sandbox(settings: Settings) -> Provider:
             "the embedded mode starts one itself"
         )
     # The sandbox is the project's own Mobizon simulator: the same client, another URL.
-    return mobizon_provider_from_settings(settings, api_url=settings.sandbox_url, name="sandbox")
+    provider = mobizon_provider_from_settings(settings, api_url=settings.sandbox_url, name="sandbox")
+    return _shared_backoff(provider, settings, "sandbox", settings.sandbox_url)
 
 
 FACTORIES: dict[str, Callable[[Settings], Provider]] = {
     "mobizon": _mobizon,
     "sandbox": _sandbox,
+    "smsc": _smsc,
 }
 
 

@@ -28,6 +28,7 @@ from campaigns.services.backoff import backoff_seconds, bounded
 from campaigns.services.create import spec_of
 from campaigns.services.moves import as_utc, campaigns_t, move_campaign, seconds, utcnow
 from campaigns.services.next import Next
+from campaigns.services.paced import pace_gate
 from campaigns.services.reasons import gave_up, reason
 from campaigns.settings import Settings
 from campaigns.store.models import Campaign, Chunk, Recipient
@@ -65,8 +66,14 @@ def add_next_chunk(
     settings: Settings,
     *,
     now: datetime | None = None,
+    pacer=None,
 ) -> list[Next]:
     """Claim the campaign's next chunk, upload it, record each recipient's outcome.
+
+    A provider without server-side campaigns (SMSC) is paced by ``pacer``
+    (``campaigns.pacing.pacer.CampaignPacer``): a chunk is one packet, claimed only when
+    its slots are free (else [Next("add", countdown)]), with ``pacer.lanes`` chunks of
+    the campaign under way at once (``paced.pace_gate``).
 
     Returns [Next("add")] for the next chunk at once, [Next("add", countdown)] when the
     next chunk waits for a retry, [Next("launch")] when every chunk is settled, [] when
@@ -74,10 +81,18 @@ def add_next_chunk(
     failed: the reason is in ``campaigns.error``). Raises only on database errors.
     """
     start = now or utcnow()
+    lanes, extra = 1, []
+    if pacer is not None and not provider.server_side_campaigns:
+        lanes = pacer.lanes
+        with uow_factory() as uow:
+            wait, opened = pace_gate(uow.session, campaign_id, pacer, start, settings.stall_seconds)
+        extra = [Next("add", campaign_id, countdown=wait)] * opened
+        if wait > 0:
+            return [Next("add", campaign_id, countdown=wait)] + extra
     with uow_factory() as uow:
-        claim = _claim(uow.session, campaign_id, start, settings)
+        claim = _claim(uow.session, campaign_id, start, settings, lanes)
         if claim is None:
-            nexts = _nothing_to_claim(uow.session, campaign_id, start)
+            nexts = _nothing_to_claim(uow.session, campaign_id, start, lanes)
             uow.commit()
             return nexts
         rows = _chunk_recipients(uow.session, campaign_id, claim.seq)
@@ -94,11 +109,11 @@ def add_next_chunk(
         with uow_factory() as uow:
             nexts = _record_failure(uow.session, claim, exc, now or utcnow(), settings)
             uow.commit()
-        return nexts
+        return nexts + extra
     with uow_factory() as uow:
         nexts = _record_outcomes(uow.session, claim, rows, outcomes, now or utcnow(), settings)
         uow.commit()
-    return nexts
+    return nexts + extra
 
 
 # -- claiming ----------------------------------------------------------------------------
@@ -106,7 +121,7 @@ def _campaign_adding(campaign_id: int):
     return exists().where(campaigns_t.c.id == campaign_id, campaigns_t.c.state == S.ADDING.value)
 
 
-def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings) -> ChunkClaim | None:
+def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings, lanes: int = 1) -> ChunkClaim | None:
     ch = chunks_t.c
     # A chunk left `adding` longer than stall_seconds lost its worker: reclaim it
     # (adding -> adding) and resend, since the first attempt may have reached the provider.
@@ -132,9 +147,17 @@ def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings
         # at a time. One statement, so two workers racing cannot both pass the check.
         check_chunk_move(C.PENDING, C.ADDING)
         other = chunks_t.alias("other")
+        in_flight = exists().where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value)
+        due = (ch.retry_at.is_(None)) | (ch.retry_at <= now)
+        if lanes > 1:
+            # a paced campaign: up to `lanes` chunks at once, skipping one that waits for a retry
+            in_flight = (
+                select(func.count()).where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value)
+                .scalar_subquery() >= lanes
+            )
         lowest_pending = (
             select(ch.id)
-            .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value)
+            .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value, *([due] if lanes > 1 else []))
             .order_by(ch.seq)
             .limit(1)
             .scalar_subquery()
@@ -144,8 +167,8 @@ def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings
             .where(
                 ch.id == lowest_pending,
                 ch.state == C.PENDING.value,
-                (ch.retry_at.is_(None)) | (ch.retry_at <= now),
-                ~exists().where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value),
+                due,
+                ~in_flight,
                 _campaign_adding(campaign_id),
             )
             .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
@@ -161,14 +184,17 @@ def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings
     )
 
 
-def _nothing_to_claim(session: Session, campaign_id: int, now: datetime) -> list[Next]:
+def _nothing_to_claim(session: Session, campaign_id: int, now: datetime, lanes: int = 1) -> list[Next]:
     """Why no chunk was claimed, and what comes next."""
     state = session.scalar(select(campaigns_t.c.state).where(campaigns_t.c.id == campaign_id))
     if state != S.ADDING.value:
         return []
     ch = chunks_t.c
-    if session.scalar(select(func.count()).where(ch.campaign_id == campaign_id, ch.state == C.ADDING.value)):
-        return []  # one in flight: its worker schedules the next
+    in_flight = session.scalar(select(func.count()).where(ch.campaign_id == campaign_id, ch.state == C.ADDING.value))
+    if in_flight >= lanes:
+        return []  # one in flight (every lane, when paced): its worker schedules the next
+    if lanes > 1:
+        return _lane_goes_on(session, campaign_id, now, in_flight)
     pending = session.execute(
         select(ch.retry_at)
         .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value)
@@ -181,6 +207,20 @@ def _nothing_to_claim(session: Session, campaign_id: int, now: datetime) -> list
             return [Next("add", campaign_id, countdown=(due - now).total_seconds())]
         return []  # another worker won the claim
     return _settled(session, campaign_id, now)
+
+
+def _lane_goes_on(session: Session, campaign_id: int, now: datetime, in_flight: int) -> list[Next]:
+    """A paced campaign's lane claimed nothing with a lane free: it lost a race for a due
+    chunk (try again), or the rest wait for a retry (come back then), or nothing is left
+    (the last chunk to settle launches the campaign)."""
+    ch = chunks_t.c
+    pending = (ch.campaign_id == campaign_id, ch.state == C.PENDING.value)
+    if session.scalar(select(exists().where(*pending, (ch.retry_at.is_(None)) | (ch.retry_at <= now)))):
+        return [Next("add", campaign_id)]
+    soonest = as_utc(session.scalar(select(func.min(ch.retry_at)).where(*pending)))
+    if soonest is not None:
+        return [Next("add", campaign_id, countdown=(soonest - now).total_seconds())]
+    return [] if in_flight else _settled(session, campaign_id, now)
 
 
 def _settled(session: Session, campaign_id: int, now: datetime) -> list[Next]:

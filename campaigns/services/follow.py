@@ -19,6 +19,7 @@ from campaigns.domain import CampaignState, poll_interval
 from campaigns.providers.errors import PermanentError, ProviderError, RateLimited, TemporaryError
 from campaigns.providers.port import CampaignStatus, MessageStatus, Provider
 from campaigns.services.backoff import backoff_seconds, bounded
+from campaigns.services.delivery import follow_messages
 from campaigns.services.moves import campaigns_t, move_campaign, seconds, step_free, utcnow, wait_for_retry
 from campaigns.services.next import Next
 from campaigns.services.reasons import reason
@@ -70,6 +71,11 @@ def poll_campaigns(
             provider = providers(name)
         except ValueError as exc:
             _note_error(uow_factory, [r.id for r in rows], f"cannot follow the campaign: {exc}", start)
+            continue
+        if not provider.server_side_campaigns:
+            # no campaign at the provider (SMSC): follow each message to its final status
+            for row in rows:
+                nexts += follow_messages(row.id, uow_factory, provider, settings, now=now)
             continue
         for batch in _batches(rows, CAMPAIGN_LIST_IDS):
             try:

@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 import httpx
 
-from campaigns.pacing.limiter import Limiter
+from campaigns.pacing.limiter import Limiter, make_limiter
 from campaigns.providers.errors import PermanentError, TemporaryError
 from campaigns.providers.port import CampaignSpec, CampaignStatus, ChunkRecipient, MessageStatus, RecipientOutcome
 from campaigns.providers.smsc import codes
@@ -87,16 +87,26 @@ class SmscProvider:
 
     server_side_campaigns = False
 
-    def __init__(self, client: SmscClient, *, name: str = "smsc", token: Callable[[], str] = lambda: secrets.token_hex(3)):
+    def __init__(
+        self,
+        client: SmscClient,
+        *,
+        name: str = "smsc",
+        token: Callable[[], str] = lambda: secrets.token_hex(3),
+        limiter: Limiter | None = None,
+    ):
         self.client = client
         self.name = name
         self._token = token
+        self._limiter = limiter  # closed with the provider (made for it by the factory)
 
     def __repr__(self) -> str:
         return f"SmscProvider(name={self.name!r}, client={self.client!r})"
 
     def close(self) -> None:
         self.client.close()
+        if self._limiter is not None:
+            self._limiter.close()
 
     # --- campaigns exist only here ----------------------------------------------------
 
@@ -230,13 +240,16 @@ class SmscProvider:
                 yield MessageStatus(message_id=message_id(item.id, item.phone), phone=item.phone, status=name, final=final)
 
 
-def smsc_provider_from_settings(settings: Settings, *, limiter: Limiter | None = None, name: str = "smsc") -> SmscProvider:
-    """An SmscProvider for SMSC_LOGIN + SMSC_PASSWORD or SMSC_API_KEY at SMSC_API_URL,
-    with its own httpx.Client. Raises SettingsError when the credentials are missing."""
+def smsc_provider_from_settings(settings: Settings, *, name: str = "smsc") -> SmscProvider:
+    """An SmscProvider for SMSC_LOGIN + SMSC_PASSWORD or SMSC_API_KEY at SMSC_API_URL, with
+    its own httpx.Client and limiter (``make_limiter``: Redis when CAMPAIGNS_REDIS_URL is
+    set, so every worker shares SMSC's concurrency and history limits). Raises
+    SettingsError when the credentials are missing."""
     if not (settings.smsc_api_key or (settings.smsc_login and settings.smsc_password)):
         raise SettingsError("SMSC needs SMSC_LOGIN and SMSC_PASSWORD, or SMSC_API_KEY, in the environment")
     timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
     http = httpx.Client(timeout=timeout, headers={"user-agent": "campaigns (SMSC client)"})
+    limiter = make_limiter(settings)
     try:
         client = SmscClient(
             http, login=settings.smsc_login, password=settings.smsc_password, api_key=settings.smsc_api_key,
@@ -244,5 +257,6 @@ def smsc_provider_from_settings(settings: Settings, *, limiter: Limiter | None =
         )
     except BaseException:
         http.close()
+        limiter.close()
         raise
-    return SmscProvider(client, name=name)
+    return SmscProvider(client, name=name, limiter=limiter)
