@@ -48,6 +48,7 @@ class WorkerContext:
     dispatcher: Dispatcher
     provider_factory: ProviderFactory = _default_provider_factory
     owns_engine: bool = True
+    _pacer: object = None
     _providers: dict = field(default_factory=dict)
     _campaign_provider: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,13 +75,26 @@ class WorkerContext:
             self._campaign_provider[campaign_id] = name  # a campaign never changes provider
         return self.provider(name)
 
+    def pacer(self):
+        """The process's campaign pacer for providers sent message by message (SMSC), built
+        on first use: Redis when CAMPAIGNS_REDIS_URL (or the broker) is set, memory otherwise."""
+        with self._lock:
+            if self._pacer is None:
+                from campaigns.pacing.pacer import CampaignPacer
+
+                self._pacer = CampaignPacer.from_settings(self.settings)
+            return self._pacer
+
     def dispatch(self, steps: Iterable["Next"]) -> None:
         dispatch_all(self.dispatcher, steps)
 
     def close(self) -> None:
-        """Close the providers' HTTP clients and dispose of the engine (when it is ours)."""
+        """Close the pacer, the providers' HTTP clients and the engine (when it is ours)."""
         with self._lock:
             providers, self._providers = list(self._providers.values()), {}
+            pacer, self._pacer = self._pacer, None
+        if pacer is not None:
+            pacer.close()
         for provider in providers:
             close = getattr(provider, "close", None)
             if callable(close):

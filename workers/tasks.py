@@ -51,7 +51,10 @@ def _create(ctx: WorkerContext, campaign_id: int):
 
 
 def _add(ctx: WorkerContext, campaign_id: int):
-    return add_next_chunk(campaign_id, ctx.uow_factory, ctx.provider_for(campaign_id), ctx.settings)
+    provider = ctx.provider_for(campaign_id)
+    # Server-side campaigns (Mobizon) are paced by the provider; the others by our pacer.
+    pacer = None if provider.server_side_campaigns else ctx.pacer()
+    return add_next_chunk(campaign_id, ctx.uow_factory, provider, ctx.settings, pacer=pacer)
 
 
 def _launch(ctx: WorkerContext, campaign_id: int):

@@ -138,6 +138,7 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
     if settings.embedded and request.provider == "sandbox" and settings.sandbox_url is None:
         # The in-process simulator runs on a fast clock: follow it at least once a second.
         settings = settings.with_(poll_seconds=min(settings.poll_seconds, 1.0))
+    _check_provider(settings, request.provider)
     console = _console(stderr=as_json)
     _setup_logging(console)
     engine = _open_engine(settings)
@@ -161,14 +162,31 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
         engine.dispose()
 
 
+def _check_provider(settings, name: str) -> None:
+    """Refuse (exit 2) a provider that is unknown or not configured, before the file is read."""
+    from campaigns.providers.registry import make_provider
+
+    if settings.embedded and name == "sandbox" and settings.sandbox_url is None:
+        return  # the embedded runner starts the simulator itself
+    try:
+        make_provider(name, settings).close()
+    except ValueError as exc:  # unknown name, missing key or sandbox URL (SettingsError)
+        raise _fail(str(exc), EXIT_USAGE) from None
+
+
 def _enqueue(settings, engine, result, *, wait: bool, show: bool, console) -> dict:
+    return _enqueue_steps(settings, engine, result.campaign_id, result.next, wait=wait, show=show, console=console)
+
+
+def _enqueue_steps(settings, engine, campaign_id: int, steps, *, wait: bool, show: bool, console) -> dict:
+    """Hand ``steps`` to the workers through the broker; follow the campaign when ``wait``."""
     from workers.app import make_celery
     from workers.dispatch import CeleryDispatcher
 
     app = make_celery(settings)
     try:
         dispatcher = CeleryDispatcher(app)
-        for step in result.next:
+        for step in steps:
             try:
                 dispatcher.schedule(step)
             except Exception as exc:  # the beat's scanner picks up a queued campaign anyway
@@ -177,8 +195,8 @@ def _enqueue(settings, engine, result, *, wait: bool, show: bool, console) -> di
     finally:
         app.close()
     if wait:
-        return wait_in_database(engine, result.campaign_id, show=show, console=console)
-    return _status(result.campaign_id, engine)
+        return wait_in_database(engine, campaign_id, show=show, console=console)
+    return _status(campaign_id, engine)
 
 
 def _ingest_line(report) -> str:
@@ -245,7 +263,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show a campaign: state, recipients, chunks, the provider's counters."""
         from campaigns.cli.progress import status_table
-        from campaigns.services.status import CampaignNotFound
+        from campaigns.services.errors import CampaignNotFound
 
         engine = _open_engine(settings_of(ctx))
         try:
@@ -280,8 +298,9 @@ def register(app: typer.Typer) -> None:
     @app.command("cancel")
     def cancel_cmd(ctx: typer.Context, campaign_id: int = typer.Argument(..., metavar="ID")) -> None:
         """Cancel a campaign (deleted at the provider while the provider still allows it)."""
-        from campaigns.services.cancel import CannotCancel, cancel_campaign
-        from campaigns.services.status import CampaignNotFound
+        from campaigns.services.cancel import cancel_campaign
+        from campaigns.services.errors import CannotCancel
+        from campaigns.services.errors import CampaignNotFound
         from workers.embedded import SandboxProviders
 
         settings = settings_of(ctx)
@@ -297,6 +316,35 @@ def register(app: typer.Typer) -> None:
             engine.dispose()
         typer.echo(f"campaign {campaign_id} cancelled")
 
+    @app.command("resume")
+    def resume_cmd(
+        ctx: typer.Context,
+        campaign_id: int = typer.Argument(..., metavar="ID"),
+        wait: bool = typer.Option(False, "--wait", help="With a broker: wait until the campaign ends."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Resume a paused campaign from the chunk where it stopped."""
+        from campaigns.services.errors import CampaignNotFound, CannotResume
+        from campaigns.services.resume import resume_campaign
+
+        settings = settings_of(ctx)
+        console = _console(stderr=as_json)
+        _setup_logging(console)
+        engine = _open_engine(settings)
+        try:
+            try:
+                steps = resume_campaign(campaign_id, _uow_factory(engine))
+            except (CampaignNotFound, CannotResume) as exc:
+                raise _fail(str(exc)) from None
+            if settings.embedded:
+                status = run_embedded(settings, engine, campaign_id, steps, show=not as_json, console=console)
+            else:
+                status = _enqueue_steps(settings, engine, campaign_id, steps, wait=wait, show=not as_json,
+                                        console=console)
+        finally:
+            engine.dispose()
+        raise typer.Exit(_finish(status, as_json=as_json, console=_console()))
+
     @app.command("report")
     def report_cmd(
         ctx: typer.Context,
@@ -305,7 +353,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write one row per source row: phones, local verdict, provider code, messageId, final status."""
         from campaigns.services.report import export_report
-        from campaigns.services.status import CampaignNotFound
+        from campaigns.services.errors import CampaignNotFound
 
         if output.suffix.lower() not in (".csv", ".xlsx"):
             raise _fail(f"{output}: the report is written as .csv or .xlsx", EXIT_USAGE)

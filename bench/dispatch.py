@@ -1,0 +1,162 @@
+"""Dispatch benchmark: how close the pipeline comes to the provider's own pace.
+
+Against the Mobizon simulator with a fixed AddRecipients latency L (SimConfig.add_latency),
+real `campaigns worker` processes on Redis and PostgreSQL:
+
+  1. one campaign of 100,000 recipients (200 chunks): chunks of one campaign go one at a
+     time, so the ideal is 200 × L; target ≤ 1.15 × ideal. The orchestration overhead
+     per chunk is (wall − ideal) / chunks; target ≤ 10 ms.
+  2. ten campaigns of 20,000 with four worker processes: throughput against the ideal of
+     four parallel lanes (4 / L chunks a second).
+
+The add phase is timed from the database: the first chunk's claim (its added time − L)
+to the last chunk's added time, so ingestion and process start-up are not counted.
+
+    .venv/bin/python bench/dispatch.py [--latency 0.1] [--scale 1.0]
+
+Needs PostgreSQL and Redis as the tests do (scripts/services.sh). Prints its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from campaigns.simulator import SimConfig, SimulatorServer  # noqa: E402
+from campaigns.store.engine import make_engine, upgrade  # noqa: E402
+from campaigns.store.models import Campaign, Chunk  # noqa: E402
+from tests import services  # noqa: E402
+from tests.cluster import Cluster, clean_env, submit  # noqa: E402
+
+API_KEY = "bench" + secrets.token_hex(16)
+REDIS_DB = 14
+CHUNK = 500
+
+
+def write_numbers(path: Path, count: int, start: int) -> Path:
+    """A plain campaign file: a header and ``count`` distinct Kazakh mobiles."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("phone\n")
+        fh.writelines(f"7701{start + i:07d}\n" for i in range(count))
+    return path
+
+
+def add_window(engine, campaign_ids: list[int], latency: float) -> tuple[float, int]:
+    """(seconds from the first chunk's claim to the last chunk's added time, chunks added)."""
+    with engine.connect() as conn:
+        first, last, count = conn.execute(
+            select(func.min(Chunk.state_changed_at), func.max(Chunk.state_changed_at), func.count())
+            .where(Chunk.campaign_id.in_(campaign_ids), Chunk.state == "added")
+        ).one()
+    return (last - first).total_seconds() + latency, count
+
+
+def wait_added(engine, campaign_ids: list[int], chunks: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            added = conn.scalar(
+                select(func.count()).where(Chunk.campaign_id.in_(campaign_ids), Chunk.state == "added")
+            )
+            broken = conn.scalar(
+                select(func.count()).where(Campaign.id.in_(campaign_ids), Campaign.state.in_(["failed", "paused"]))
+            )
+        if added >= chunks:
+            return
+        if broken:
+            raise SystemExit(f"a campaign failed or paused: see `campaigns status` for {campaign_ids}")
+        time.sleep(0.2)
+    raise SystemExit(f"only {added} of {chunks} chunks added after {timeout:.0f} s")
+
+
+def scenario(env, engine, folder: Path, *, campaigns: int, recipients: int, latency: float,
+             workers: int, concurrency: int, label: str) -> dict:
+    """Submit the campaigns with no worker running, then start the workers and time the adds."""
+    import redis
+
+    client = redis.Redis.from_url(env["CAMPAIGNS_BROKER_URL"])
+    client.flushdb()
+    ids = []
+    started = time.monotonic()
+    for i in range(campaigns):
+        source = write_numbers(folder / f"{label}-{i}.csv", recipients, start=i * recipients)
+        ids.append(submit(env, source, "--text", "Bench: your order has shipped", "--provider", "mobizon",
+                          "--name", f"{label} {i}")["id"])
+    ingest = time.monotonic() - started
+    chunks = campaigns * math.ceil(recipients / CHUNK)
+    cluster = Cluster(env, folder / f"logs-{label}")
+    try:
+        cluster.start(workers=workers, concurrency=concurrency, beat=True)
+        wait_added(engine, ids, chunks, timeout=chunks * latency * 3 + 120)
+    finally:
+        cluster.stop()
+        client.flushdb()
+        client.close()
+    wall, added = add_window(engine, ids, latency)
+    return {"label": label, "campaigns": campaigns, "chunks": added, "wall": wall, "ingest": ingest}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=0.1, help="AddRecipients latency in seconds (default 0.1)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the recipient counts (default 1.0)")
+    parser.add_argument("--only", choices=["one", "ten"], help="run one scenario")
+    args = parser.parse_args(argv)
+    latency = args.latency
+    one_size = int(100_000 * args.scale)
+    ten_size = int(20_000 * args.scale)
+
+    url = services.create_pg_database()
+    upgrade(url)
+    engine = make_engine(url)
+    broker = services.redis_url().rsplit("/", 1)[0] + f"/{REDIS_DB}"
+    simulator = SimulatorServer(SimConfig(api_key=API_KEY, speed=600.0, moderation=False, add_latency=latency))
+    simulator.start()
+    env = clean_env(
+        CAMPAIGNS_DATABASE_URL=url, CAMPAIGNS_BROKER_URL=broker, MOBIZON_API_KEY=API_KEY,
+        MOBIZON_API_URL=simulator.base_url, CAMPAIGNS_POLL_SECONDS="1", CAMPAIGNS_STALL_SECONDS="60",
+        CAMPAIGNS_CHUNK_SIZE=str(CHUNK),
+    )
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
+            folder = Path(tmp)
+            if args.only in (None, "one"):
+                results.append(scenario(env, engine, folder, campaigns=1, recipients=one_size, latency=latency,
+                                        workers=2, concurrency=2, label="one"))
+            if args.only in (None, "ten"):
+                results.append(scenario(env, engine, folder, campaigns=10, recipients=ten_size, latency=latency,
+                                        workers=2, concurrency=2, label="ten"))
+    finally:
+        simulator.stop()
+        engine.dispose()
+        services.drop_pg_database(url)
+
+    print(f"AddRecipients latency {latency * 1000:.0f} ms, chunks of {CHUNK}, scale {args.scale:g}; "
+          f"PostgreSQL + Redis, 2 `campaigns worker --concurrency 2` (four worker processes)")
+    for r in results:
+        if r["label"] == "one":
+            ideal = r["chunks"] * latency
+            overhead = (r["wall"] - ideal) / r["chunks"] * 1000
+            print(f"one campaign, {r['chunks']} chunks: add phase {r['wall']:.2f} s, ideal {ideal:.2f} s, "
+                  f"ratio {r['wall'] / ideal:.3f} (target <= 1.15); overhead {overhead:.1f} ms/chunk "
+                  f"(target <= 10); ingest+submit {r['ingest']:.1f} s")
+        else:
+            throughput = r["chunks"] / r["wall"]
+            ideal = 4 / latency
+            print(f"ten campaigns, {r['chunks']} chunks: add phase {r['wall']:.2f} s, "
+                  f"{throughput:.1f} chunks/s vs ideal {ideal:.1f} for four lanes "
+                  f"({throughput / ideal:.0%}); ingest+submit {r['ingest']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
