@@ -13,6 +13,9 @@ from campaigns.ingest.readers import FileRefused
 from campaigns.ingest.report import IngestReport
 from campaigns.ingest.service import IngestOptions, ingest_file
 from campaigns.providers.mobizon.checks import InvalidCampaign, campaign_problems, placeholders
+from campaigns.providers.smsc.checks import PACED_PROVIDERS
+from campaigns.providers.smsc.checks import campaign_problems as smsc_problems
+from campaigns.providers.smsc.checks import chunk_size as paced_chunk_size
 from campaigns.services.moves import move_campaign, utcnow
 from campaigns.services.next import Next
 from campaigns.settings import Settings
@@ -66,6 +69,11 @@ def check_request(request: SubmitRequest, name: str) -> int:
             rate_period=request.rate_period, deferred_to=request.deferred_to, mclass=request.mclass,
             validity=request.validity,
         )
+    elif request.provider in PACED_PROVIDERS:
+        problems += smsc_problems(
+            text=request.text, type=campaign_type, rate_limit=request.rate_limit, rate_period=request.rate_period,
+            deferred_to=request.deferred_to, mclass=request.mclass, validity=request.validity,
+        )
     elif not request.text or not request.text.strip():
         problems.append("the message text is empty")
     if problems:
@@ -103,6 +111,9 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
         text=request.text, country=request.country, placeholders=request.placeholders,
         encoding=request.encoding, sheet=request.sheet, excel_engine=request.excel_engine,
     )
+    if request.provider in PACED_PROVIDERS:
+        # one chunk is one packet of the campaign's pace (issue 5)
+        settings = settings.with_(chunk_size=paced_chunk_size(request.rate_limit, request.rate_period, settings))
     try:
         report = ingest_file(path, options, settings, engine, campaign_id)
         if not report.sendable:  # ingest_file refuses these itself; never queue one
