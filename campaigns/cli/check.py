@@ -1,4 +1,4 @@
-"""``campaigns check --provider mobizon|sandbox``: does the account answer?
+"""``campaigns check --provider mobizon|sandbox|smsc``: does the account answer?
 
 One cheap read call (Campaign/List, one item a page) with the configured key and domain,
 and one line: ``ok: …`` (exit 0), or why not (exit 1): no key configured, wrong key,
@@ -112,9 +112,38 @@ def check_sandbox(settings: Settings) -> CheckResult:
     return result
 
 
+def check_smsc(settings: Settings) -> CheckResult:
+    """One balance.php call with SMSC_LOGIN + SMSC_PASSWORD or SMSC_API_KEY at SMSC_API_URL."""
+    import httpx
+
+    from campaigns.providers.errors import ProviderError
+    from campaigns.providers.smsc.client import SmscClient
+    from campaigns.redact import redact
+
+    if not (settings.smsc_api_key or (settings.smsc_login and settings.smsc_password)):
+        return CheckResult(False, "SMSC needs SMSC_LOGIN and SMSC_PASSWORD, or SMSC_API_KEY, in the environment; "
+                                  "then run `campaigns check --provider smsc` again")
+    http = httpx.Client(timeout=httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout))
+    try:
+        client = SmscClient(http, login=settings.smsc_login, password=settings.smsc_password,
+                            api_key=settings.smsc_api_key, api_url=settings.smsc_api_url)
+    except ValueError as exc:
+        http.close()
+        return CheckResult(False, redact(f"SMSC_API_URL cannot be used: {exc}"))
+    host = client.host
+    try:
+        balance = client.balance()
+    except ProviderError as exc:
+        return CheckResult(False, redact(_why(exc, host, settings, "SMSC_API_URL")))
+    finally:
+        client.close()
+    return CheckResult(True, redact(f"SMSC account at {host} answers (balance {balance})"))
+
+
 CHECKS: dict[str, Callable[[Settings], CheckResult]] = {
     "mobizon": check_mobizon,
     "sandbox": check_sandbox,
+    "smsc": check_smsc,
 }
 
 
@@ -122,7 +151,7 @@ def register(app: typer.Typer) -> None:
     @app.command("check")
     def check(
         ctx: typer.Context,
-        provider: str = typer.Option("mobizon", "--provider", "-p", help="mobizon or sandbox."),
+        provider: str = typer.Option("mobizon", "--provider", "-p", help="mobizon, sandbox or smsc."),
     ) -> None:
         """Check that the provider account answers with the configured key and domain."""
         name = provider.strip().lower()
