@@ -206,3 +206,34 @@ def test_without_now_the_backend_clock_is_used(limiter):
     p = Policy(1, 3600, packet=1)
     assert limiter.acquire("clock", p) == 0.0
     assert 3590 < limiter.acquire("clock", p) <= 3600
+
+
+# --- Mobizon code 30 backs off the method for every worker -----------------------------
+
+
+def test_code_30_heard_by_one_worker_backs_off_the_method_for_all(limiter):
+    from campaigns.pacing.backoff import SharedBackoff
+    from campaigns.providers.errors import RateLimited
+    from campaigns.providers.fake import FakeProvider
+    from campaigns.providers.port import CampaignSpec, ChunkRecipient
+
+    # Given two workers, each with its own provider object, sharing one limiter
+    first, second = FakeProvider(), FakeProvider()
+    one, two = SharedBackoff(first, limiter, "acct"), SharedBackoff(second, limiter, "acct")
+    spec = CampaignSpec(local_id=1, name="n", text="t")
+    cid = one.create_campaign(spec)
+    second.campaigns = first.campaigns  # the same account
+    first.fail("add_chunk", "rate_limited", retry_after=30)
+    # When the first hears code 30 on AddRecipients
+    with pytest.raises(RateLimited):
+        one.add_chunk(cid, "1:0", [ChunkRecipient("77011234567")], spec=spec)
+    # Then the second refuses AddRecipients itself, without calling the provider
+    with pytest.raises(RateLimited) as err:
+        two.add_chunk(cid, "1:0", [ChunkRecipient("77011234567")], spec=spec)
+    assert 25 < err.value.retry_after <= 30 and err.value.method == "campaign/addrecipients"
+    assert second.calls_to("add_chunk") == []
+    # while other methods, and other accounts, carry on
+    assert two.campaign_statuses([cid])
+    other = SharedBackoff(FakeProvider(), limiter, "another-account")
+    other.create_campaign(spec)
+    assert other.name == "fake" and other.server_side_campaigns is True

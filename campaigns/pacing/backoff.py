@@ -72,7 +72,8 @@ class SharedBackoff:
             )
 
     def _heard(self, exc: RateLimited, call: str) -> RateLimited:
-        self.limiter.block(self._key(exc.method or METHODS[call]), exc.retry_after)
+        # keyed by the method this call uses, whatever name the error gives it
+        self.limiter.block(self._key(METHODS[call]), exc.retry_after)
         return exc
 
     def _call(self, call: str, *args, **kwargs):
