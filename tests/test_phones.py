@@ -3,6 +3,7 @@ large random sample that the verdicts are identical to phonenumbers'."""
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import subprocess
@@ -125,6 +126,16 @@ _TYPES = (
     "personal_number", "pager", "uan", "voicemail",
 )
 _SEPARATORS = (" ", " ", "-", "-", ".", " - ", "\u00a0", "/", "\u2009", "\u2011")
+_DIGITS = "0123456789"
+
+
+@functools.cache
+def _groupings(length: int) -> list[tuple[int, ...]]:
+    """Ways to cut a number of this length into groups of 1 to 4 digits (a seeded choice of them)."""
+    rng = random.Random(length)
+    return [tuple(rng.choices((1, 2, 3, 4), k=length)) for _ in range(64)]
+
+
 _FLOAT_LOOKALIKE = re.compile(r"\+?\d+\.0+")  # the validator reads these as spreadsheet floats
 
 
@@ -172,17 +183,17 @@ def _national_number(rng: random.Random, examples: list[str], metadata) -> str:
         return number
     if roll < 0.65:  # new subscriber digits: mostly valid
         keep = rng.randrange(1, len(number)) if len(number) > 1 else 0
-        return number[:keep] + "".join(rng.choice("0123456789") for _ in number[keep:])
+        return number[:keep] + "".join(rng.choices(_DIGITS, k=len(number) - keep))
     if roll < 0.75:
         cut = rng.randrange(len(number))
         return number[:cut] + number[cut + 1:]
     if roll < 0.85:
         cut = rng.randrange(len(number) + 1)
-        return number[:cut] + rng.choice("0123456789") + number[cut:]
+        return number[:cut] + rng.choice(_DIGITS) + number[cut:]
     if roll < 0.93:
         prefix = metadata.national_prefix or rng.choice("018")
         return prefix + number
-    return "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 19)))
+    return "".join(rng.choices(_DIGITS, k=rng.randrange(1, 19)))
 
 
 def _formatted(rng: random.Random, digits: str, marker: str = "") -> str:
@@ -191,11 +202,12 @@ def _formatted(rng: random.Random, digits: str, marker: str = "") -> str:
     if roll < 0.3 or len(digits) < 3:
         text = digits
     else:
-        separator, parts, rest = rng.choice(_SEPARATORS), [], digits
-        while rest:
-            size = rng.randint(1, 4)
-            parts.append(rest[:size])
-            rest = rest[size:]
+        separator, parts, start = rng.choice(_SEPARATORS), [], 0
+        for size in rng.choice(_groupings(len(digits))):
+            if start >= len(digits):
+                break
+            parts.append(digits[start:start + size])
+            start += size
         if len(parts) > 2 and rng.random() < 0.4:
             parts[1] = f"({parts[1]})"
         text = separator.join(parts)
@@ -218,13 +230,13 @@ def _junk(rng: random.Random) -> tuple[str, str]:
         mantissa = f"{rng.randint(1, 9)}{rng.choice('.,')}{rng.randint(0, 99999)}"
         return f"{mantissa}{rng.choice('eE')}{rng.choice(['+', '', '-'])}{rng.randint(1, 15)}", SCIENTIFIC
     if kind == 2:
-        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 12)))
+        digits = "".join(rng.choices(_DIGITS, k=rng.randint(0, 12)))
         cut = rng.randint(0, len(digits))
         word = rng.choice(["abc", "x", "ext", "N/A", "tel:", "нет", "#", "*", ",", ";", "?"])
         return digits[:cut] + word + digits[cut:], NOT_A_NUMBER
     if kind == 3:
         if rng.random() < 0.5:
-            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12)))
+            digits = "".join(rng.choices(_DIGITS, k=rng.randint(1, 12)))
             return rng.choice(["", "+"]) + digits + "+" + digits, NOT_A_NUMBER
         return rng.choice(["-", "()", "--", "+", "/", ".", "+-"]), NOT_A_NUMBER
     return "".join(rng.choice("abcXYZ!?%&йцу@") for _ in range(rng.randint(1, 10))), NOT_A_NUMBER
@@ -244,7 +256,7 @@ def _cases(seed: int, count: int):
             produced += 1
             continue
         if rng.random() < 0.01:  # codes that may not exist
-            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 16)))
+            digits = "".join(rng.choices(_DIGITS, k=rng.randint(3, 16)))
             region = rng.choice((None,) + DEFAULT_REGIONS)
             yield _formatted(rng, digits, "+"), region, "+" + digits, None, None
             produced += 1
