@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -49,7 +50,7 @@ def make_campaign(
     count: int = 10,
     chunk_size: int = 4,
     state: str = "queued",
-    provider: str = "fake",
+    provider: str | None = None,
     text: str = "Hello",
     name: str = "Spring sale",
     fields: dict[str, str] | None = None,
@@ -58,7 +59,10 @@ def make_campaign(
     now: datetime = T0,
 ) -> int:
     """A campaign with ``numbers`` (or ``count`` generated ones) as valid recipients split
-    into chunks of ``chunk_size``, plus ``invalid`` rows; returns its id."""
+    into chunks of ``chunk_size``, plus ``invalid`` rows; returns its id. The provider's
+    name defaults to one of its own ("fake-…"): PostgreSQL keeps the other tests'
+    campaigns, and a poll must not mix theirs with ours."""
+    provider = provider or f"fake-{uuid.uuid4().hex[:8]}"
     numbers = list(numbers) if numbers is not None else phones(count)
     with uow_factory() as uow:
         campaign = Campaign(
@@ -163,7 +167,15 @@ class Driver:
 
     def tick(self) -> list[Next]:
         nexts = scan_stalled(self.uow_factory, self.settings, now=self.now)
-        return nexts + poll_campaigns(self.uow_factory, lambda name: self.provider, self.settings, now=self.now)
+        return nexts + poll_campaigns(self.uow_factory, self._providers, self.settings, now=self.now)
+
+    def _providers(self, name: str) -> FakeProvider:
+        """The fake, for the campaigns this driver runs only."""
+        with self.uow_factory() as uow:
+            ours = uow.session.scalars(select(Campaign.provider).where(Campaign.id.in_(self.only or ()))).all()
+        if name not in ours:
+            raise ValueError(f"not this test's provider: {name}")
+        return self.provider
 
     def run(self, campaign_id: int, *, until=("done", "failed", "paused", "cancelled"), max_steps: int = 2000) -> str:
         """Run until the campaign's state is one of ``until``; returns that state."""

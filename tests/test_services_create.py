@@ -42,9 +42,9 @@ def test_a_lost_create_response_is_reconciled_not_created_twice(uow_factory):
     # Given another local campaign with the same name and text, already created at the provider
     # (ids of their own: PostgreSQL keeps other tests' campaigns, and their fakes' ids)
     fake, settings = FakeProvider(first_id=random.randrange(10**6, 10**9)), fast_settings()
-    twin = make_campaign(uow_factory, name="Promo", text="Hi")
+    twin = make_campaign(uow_factory, name="Promo", text="Hi", provider="fake")
     create_at_provider(twin, uow_factory, fake, settings, now=at(0))
-    cid = make_campaign(uow_factory, name="Promo", text="Hi")
+    cid = make_campaign(uow_factory, name="Promo", text="Hi", provider="fake")
     # And a provider that creates ours, then loses the response
     fake.fail("create_campaign", "lost")
     (retry,) = create_at_provider(cid, uow_factory, fake, settings, now=at(1))

@@ -15,7 +15,7 @@ from tests.pipeline_data import T0, fast_settings, make_campaign
 def test_the_status_object_has_the_documented_keys(uow_factory):
     # Given a campaign with one of its two chunks added, one recipient stop-listed
     fake, settings = FakeProvider(stop_list=["77010000000"]), fast_settings()
-    cid = make_campaign(uow_factory, count=6, chunk_size=3, invalid=["x", "y"], name="Launch")
+    cid = make_campaign(uow_factory, count=6, chunk_size=3, invalid=["x", "y"], name="Launch", provider="fake")
     create_at_provider(cid, uow_factory, fake, settings, now=T0)
     add_next_chunk(cid, uow_factory, fake, settings, now=T0)
     # When its status is read

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Sequence
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.domain import CampaignState, ChunkState, check_chunk_move, rejection_share_exceeded
@@ -28,10 +28,11 @@ from campaigns.services.backoff import backoff_seconds, bounded
 from campaigns.services.create import spec_of
 from campaigns.services.moves import as_utc, campaigns_t, move_campaign, seconds, utcnow
 from campaigns.services.next import Next
+from campaigns.services.outcomes import record_outcomes
 from campaigns.services.paced import pace_gate
 from campaigns.services.reasons import gave_up, reason
 from campaigns.settings import Settings
-from campaigns.store.models import Campaign, Chunk, Recipient
+from campaigns.store.models import Chunk, Recipient
 from campaigns.store.uow import UnitOfWork
 
 S, C = CampaignState, ChunkState
@@ -123,64 +124,68 @@ def _campaign_adding(campaign_id: int):
 
 def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings, lanes: int = 1) -> ChunkClaim | None:
     ch = chunks_t.c
-    # A chunk left `adding` longer than stall_seconds lost its worker: reclaim it
-    # (adding -> adding) and resend, since the first attempt may have reached the provider.
-    check_chunk_move(C.ADDING, C.ADDING)
-    stale_id = (
-        select(func.min(ch.id))
-        .where(ch.campaign_id == campaign_id, ch.state == C.ADDING.value)
+    # The lowest pending chunk, only when none of the campaign is in flight: one add at a
+    # time. One statement, so two workers racing cannot both pass the check.
+    check_chunk_move(C.PENDING, C.ADDING)
+    other = chunks_t.alias("other")
+    in_flight = exists().where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value)
+    due = (ch.retry_at.is_(None)) | (ch.retry_at <= now)
+    if lanes > 1:
+        # a paced campaign: up to `lanes` chunks at once, skipping one that waits for a retry
+        in_flight = (
+            select(func.count()).where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value)
+            .scalar_subquery() >= lanes
+        )
+    lowest_pending = (
+        select(ch.id)
+        .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value, *([due] if lanes > 1 else []))
+        .order_by(ch.seq)
+        .limit(1)
         .scalar_subquery()
     )
     row = session.execute(
         update(chunks_t)
         .where(
-            ch.id == stale_id,
-            ch.state == C.ADDING.value,
-            ch.state_changed_at <= now - seconds(settings.stall_seconds),
+            ch.id == lowest_pending,
+            ch.state == C.PENDING.value,
+            due,
+            ~in_flight,
             _campaign_adding(campaign_id),
         )
-        .values(attempts=ch.attempts + 1, state_changed_at=now, maybe_sent=True)
+        .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
         .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
     ).first()
     if row is None:
-        # The lowest pending chunk, only when none of the campaign is in flight: one add
-        # at a time. One statement, so two workers racing cannot both pass the check.
-        check_chunk_move(C.PENDING, C.ADDING)
-        other = chunks_t.alias("other")
-        in_flight = exists().where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value)
-        due = (ch.retry_at.is_(None)) | (ch.retry_at <= now)
-        if lanes > 1:
-            # a paced campaign: up to `lanes` chunks at once, skipping one that waits for a retry
-            in_flight = (
-                select(func.count()).where(other.c.campaign_id == campaign_id, other.c.state == C.ADDING.value)
-                .scalar_subquery() >= lanes
-            )
-        lowest_pending = (
-            select(ch.id)
-            .where(ch.campaign_id == campaign_id, ch.state == C.PENDING.value, *([due] if lanes > 1 else []))
-            .order_by(ch.seq)
-            .limit(1)
+        # A chunk left `adding` longer than stall_seconds lost its worker: reclaim it
+        # (adding -> adding) and resend, since the first attempt may have reached the provider.
+        check_chunk_move(C.ADDING, C.ADDING)
+        stale_id = (
+            select(func.min(ch.id))
+            .where(ch.campaign_id == campaign_id, ch.state == C.ADDING.value,
+                   ch.state_changed_at <= now - seconds(settings.stall_seconds))
             .scalar_subquery()
         )
         row = session.execute(
             update(chunks_t)
             .where(
-                ch.id == lowest_pending,
-                ch.state == C.PENDING.value,
-                due,
-                ~in_flight,
+                ch.id == stale_id,
+                ch.state == C.ADDING.value,
+                ch.state_changed_at <= now - seconds(settings.stall_seconds),
                 _campaign_adding(campaign_id),
             )
-            .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
+            .values(attempts=ch.attempts + 1, state_changed_at=now, maybe_sent=True)
             .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
         ).first()
     if row is None:
         return None
-    campaign = session.get(Campaign, campaign_id)
-    chunks = session.scalar(select(func.count()).where(ch.campaign_id == campaign_id))
+    c = campaigns_t.c
+    campaign = session.execute(  # the columns spec_of reads
+        select(c.id, c.name, c.text, c.type, c.sender, c.rate_limit, c.rate_period, c.deferred_to, c.validity,
+               c.mclass, c.placeholders, c.provider_campaign_id).where(c.id == campaign_id)
+    ).one()
     return ChunkClaim(
         campaign_id, row.id, row.seq, row.attempts, bool(row.maybe_sent), str(campaign.provider_campaign_id),
-        spec_of(campaign), chunks,
+        spec_of(campaign),
     )
 
 
@@ -241,7 +246,7 @@ def _chunk_recipients(session: Session, campaign_id: int, seq: int) -> list[tupl
         select(r.id, r.phone, r.fields, r.row_number)
         .where(r.campaign_id == campaign_id, r.chunk_seq == seq, r.verdict == "valid")
         .order_by(r.row_number)
-    )
+    ).all()
     return [
         (row.id, ChunkRecipient(phone=row.phone, fields=json.loads(row.fields) if row.fields else {}, row_number=row.row_number))
         for row in rows
@@ -287,28 +292,16 @@ def _record_outcomes(
         retry_at=None, retries=0, error=None,
     ):
         return []  # the scanner gave this chunk to another worker; it records the outcome
-    r = recipients_t.c
-    session.execute(
-        update(recipients_t)
-        .where(r.id == bindparam("b_id"))
-        .values(
-            provider_code=bindparam("b_code"),
-            provider_meaning=bindparam("b_meaning"),
-            # a resend's code 4 carries no messageId: keep the one the first attempt got
-            message_id=func.coalesce(bindparam("b_message_id"), r.message_id),
-        ),
-        [
-            {"b_id": rid, "b_code": o.code, "b_meaning": o.meaning, "b_message_id": o.message_id}
-            for (rid, _), o in pairs
-        ],
-    )
+    record_outcomes(session, [(rid, o) for (rid, _), o in pairs])
     return _after_chunk(session, claim.campaign_id, now, settings)
 
 
 def _after_chunk(session: Session, campaign_id: int, now: datetime, settings: Settings) -> list[Next]:
     """Pause on too many rejections, launch when every chunk is settled, else the next chunk."""
     ch = chunks_t.c
-    since = session.scalar(select(campaigns_t.c.state_changed_at).where(campaigns_t.c.id == campaign_id))
+    since, valid = session.execute(
+        select(campaigns_t.c.state_changed_at, campaigns_t.c.valid).where(campaigns_t.c.id == campaign_id)
+    ).one()
     # Only chunks settled since the campaign (re)entered `adding` count, so that a campaign
     # resumed after a pause is judged on what follows.
     recent = ch.state_changed_at >= since
@@ -319,7 +312,6 @@ def _after_chunk(session: Session, campaign_id: int, now: datetime, settings: Se
             func.coalesce(func.sum(case((ch.state.in_([C.PENDING.value, C.ADDING.value]), 1), else_=0)), 0).label("open"),
         ).where(ch.campaign_id == campaign_id)
     ).one()
-    valid = session.scalar(select(campaigns_t.c.valid).where(campaigns_t.c.id == campaign_id)) or 0
     minimum = min(settings.chunk_size, valid) if valid else settings.chunk_size
     if rejection_share_exceeded(
         int(totals.added), int(totals.rejected), threshold=settings.pause_after_permanent_failures, minimum=minimum
@@ -364,6 +356,7 @@ def _record_failure(
     if row is None:
         return []
     maybe_sent = bool(row.maybe_sent) or bool(getattr(error, "maybe_done", False))
+    claim = replace(claim, chunks=session.scalar(select(func.count()).where(ch.campaign_id == claim.campaign_id)))
     doing = f"adding {claim.describe()}"
     if isinstance(error, RateLimited):
         # code 30: slow down; never counted as a failure (PROVIDERS.md, envelope codes)

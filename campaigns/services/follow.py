@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.domain import CampaignState, poll_interval
@@ -22,6 +22,7 @@ from campaigns.services.backoff import backoff_seconds, bounded
 from campaigns.services.delivery import follow_messages
 from campaigns.services.moves import campaigns_t, move_campaign, seconds, step_free, utcnow, wait_for_retry
 from campaigns.services.next import Next
+from campaigns.services.outcomes import record_final_statuses
 from campaigns.services.reasons import reason
 from campaigns.settings import Settings
 from campaigns.store.models import CounterSample, Recipient
@@ -229,7 +230,7 @@ def fetch_final_statuses(
 def _store_batch(uow_factory, campaign_id: int, batch: Sequence[MessageStatus]) -> None:
     """Write one batch of final statuses, matched to recipients by messageId (indexed) and,
     for recipients whose messageId we never learnt (a resend's code 4 carries none), by
-    phone. One executemany UPDATE by recipient id."""
+    phone. One bulk UPDATE by recipient id (campaigns.services.outcomes)."""
     if not batch:
         return
     r = recipients_t.c
@@ -252,16 +253,6 @@ def _store_batch(uow_factory, campaign_id: int, batch: Sequence[MessageStatus]) 
                     )
                 ).all()
             )
-        params = []
-        for m in batch:
-            rid = by_message.get(m.message_id) or by_phone.get(m.phone)
-            if rid is not None:
-                params.append({"b_id": rid, "b_status": m.status, "b_message_id": m.message_id})
-        if params:
-            session.execute(
-                update(recipients_t)
-                .where(r.id == bindparam("b_id"))
-                .values(final_status=bindparam("b_status"), message_id=func.coalesce(r.message_id, bindparam("b_message_id"))),
-                params,
-            )
+        found = [(by_message.get(m.message_id) or by_phone.get(m.phone), m) for m in batch]
+        record_final_statuses(session, [(rid, m.status, m.message_id) for rid, m in found if rid is not None])
         uow.commit()

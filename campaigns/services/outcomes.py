@@ -1,0 +1,91 @@
+"""Writing many recipients' results at once: what the provider said about each uploaded
+recipient, and each message's final status.
+
+One statement for a whole batch: on PostgreSQL an ``UPDATE … FROM unnest(arrays)`` (one
+round trip whatever the batch size), elsewhere an ``executemany`` keyed by recipient id.
+Never one ORM flush per recipient.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from sqlalchemy import bindparam, func, text, update
+from sqlalchemy.orm import Session
+
+from campaigns.providers.port import RecipientOutcome
+from campaigns.store.models import Recipient
+
+recipients_t = Recipient.__table__
+
+_PG_OUTCOMES = text(
+    """
+    UPDATE recipients AS r
+    SET provider_code = v.code, provider_meaning = v.meaning, message_id = COALESCE(v.message_id, r.message_id)
+    FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, unnest(CAST(:codes AS integer[])) AS code,
+                 unnest(CAST(:meanings AS text[])) AS meaning, unnest(CAST(:message_ids AS text[])) AS message_id) AS v
+    WHERE r.id = v.id
+    """
+)
+_PG_FINAL = text(
+    """
+    UPDATE recipients AS r
+    SET final_status = v.status, message_id = COALESCE(r.message_id, v.message_id)
+    FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, unnest(CAST(:statuses AS text[])) AS status,
+                 unnest(CAST(:message_ids AS text[])) AS message_id) AS v
+    WHERE r.id = v.id
+    """
+)
+
+
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def record_outcomes(session: Session, pairs: Sequence[tuple[int, RecipientOutcome]]) -> None:
+    """Store each (recipient id, outcome): the provider's code, its meaning and the
+    messageId. A missing messageId (a resend's code 4 carries none) keeps the stored one."""
+    if not pairs:
+        return
+    if _postgresql(session):
+        session.execute(
+            _PG_OUTCOMES,
+            {
+                "ids": [rid for rid, _ in pairs],
+                "codes": [o.code for _, o in pairs],
+                "meanings": [o.meaning for _, o in pairs],
+                "message_ids": [o.message_id for _, o in pairs],
+            },
+        )
+        return
+    r = recipients_t.c
+    session.execute(
+        update(recipients_t)
+        .where(r.id == bindparam("b_id"))
+        .values(
+            provider_code=bindparam("b_code"),
+            provider_meaning=bindparam("b_meaning"),
+            message_id=func.coalesce(bindparam("b_message_id"), r.message_id),
+        ),
+        [{"b_id": rid, "b_code": o.code, "b_meaning": o.meaning, "b_message_id": o.message_id} for rid, o in pairs],
+    )
+
+
+def record_final_statuses(session: Session, rows: Sequence[tuple[int, str, str | None]]) -> None:
+    """Store each (recipient id, final status, messageId); the messageId only fills a
+    missing one."""
+    if not rows:
+        return
+    if _postgresql(session):
+        session.execute(
+            _PG_FINAL,
+            {"ids": [r[0] for r in rows], "statuses": [r[1] for r in rows], "message_ids": [r[2] for r in rows]},
+        )
+        return
+    r = recipients_t.c
+    session.execute(
+        update(recipients_t)
+        .where(r.id == bindparam("b_id"))
+        .values(final_status=bindparam("b_status"), message_id=func.coalesce(r.message_id, bindparam("b_message_id"))),
+        [{"b_id": rid, "b_status": status, "b_message_id": mid} for rid, status, mid in rows],
+    )
