@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from campaigns.domain import CampaignState, ChunkState, check_chunk_move, rejection_share_exceeded
 from campaigns.providers.errors import PermanentError, ProviderError, RateLimited
 from campaigns.providers.port import CampaignSpec, ChunkRecipient, Provider, RecipientOutcome
+from campaigns.redact import redact
 from campaigns.services.backoff import backoff_seconds, bounded
 from campaigns.services.create import spec_of
 from campaigns.services.moves import as_utc, campaigns_t, move_campaign, seconds, utcnow
@@ -340,7 +341,7 @@ def _pause_reason(session: Session, campaign_id: int, added: int, rejected: int,
     )
     common = "; ".join(f"{meaning} ({n})" for meaning, n in codes.most_common(3))
     share = rejected / max(1, added + rejected)
-    return (
+    return redact(
         f"paused: the provider rejected {rejected} of {added + rejected} recipients so far ({share:.0%}, "
         f"more than the {settings.pause_after_permanent_failures:.0%} allowed by CAMPAIGNS_PAUSE_AFTER_FAILURES)"
         + (f"; most common: {common}" if common else "")

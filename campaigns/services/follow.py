@@ -23,6 +23,7 @@ from campaigns.services.delivery import follow_messages
 from campaigns.services.moves import campaigns_t, move_campaign, seconds, step_free, utcnow, wait_for_retry
 from campaigns.services.next import Next
 from campaigns.services.outcomes import record_final_statuses
+from campaigns.redact import redact
 from campaigns.services.reasons import reason
 from campaigns.settings import Settings
 from campaigns.store.models import CounterSample, Recipient
@@ -71,7 +72,7 @@ def poll_campaigns(
         try:
             provider = providers(name)
         except ValueError as exc:
-            _note_error(uow_factory, [r.id for r in rows], f"cannot follow the campaign: {exc}", start)
+            _note_error(uow_factory, [r.id for r in rows], redact(f"cannot follow the campaign: {exc}"), start)
             continue
         if not provider.server_side_campaigns:
             # no campaign at the provider (SMSC): follow each message to its final status
