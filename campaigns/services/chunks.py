@@ -246,7 +246,7 @@ def _chunk_recipients(session: Session, campaign_id: int, seq: int) -> list[tupl
     rows = session.execute(
         select(r.id, r.phone, r.fields, r.row_number)
         .where(r.campaign_id == campaign_id, r.chunk_seq == seq, r.verdict == "valid")
-        .order_by(r.row_number)
+        .order_by(r.id)  # ingestion stores rows in file order; the index gives them in id order
     ).all()
     return [
         (row.id, ChunkRecipient(phone=row.phone, fields=json.loads(row.fields) if row.fields else {}, row_number=row.row_number))
