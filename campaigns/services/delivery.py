@@ -25,6 +25,7 @@ from campaigns.store.uow import UnitOfWork
 
 S = CampaignState
 PER_POLL = 2000  # messages asked about per poll of one campaign, oldest first
+BATCH = 100  # messages per status call (SMSC status.php takes lists of ids and phones)
 recipients_t = Recipient.__table__
 samples_t = CounterSample.__table__
 
@@ -43,7 +44,6 @@ def follow_messages(
     left waiting. A provider failure is shown on the campaign and asked again at the next
     poll. Returns [] (nothing follows a done campaign). Raises only on database errors.
     """
-    start = now or utcnow()
     r = recipients_t.c
     with uow_factory() as uow:
         waiting = uow.session.execute(
@@ -53,27 +53,30 @@ def follow_messages(
             .limit(PER_POLL)
         ).all()
     error = None
-    if waiting:
+    final = []
+    # a batch at a time, keeping what was learnt before a failure
+    for start_at in range(0, len(waiting), BATCH):
+        batch = waiting[start_at : start_at + BATCH]
         try:
-            states = provider.message_states([row.message_id for row in waiting])
+            states = provider.message_states([row.message_id for row in batch])
         except ProviderError as exc:
-            states = []
             if not isinstance(exc, RateLimited):
                 error = reason("reading the message statuses", exc)
                 if not isinstance(exc, PermanentError):
                     error = "retrying at the next poll: " + error
-        final = [
+            break
+        final += [
             {"b_id": row.id, "b_status": state.status}
-            for row, state in zip(waiting, states)
+            for row, state in zip(batch, states)
             if state.final and state.status in FINAL_MESSAGE_STATUSES
         ]
-        if final:
-            with uow_factory() as uow:
-                uow.session.execute(
-                    update(recipients_t).where(r.id == bindparam("b_id")).values(final_status=bindparam("b_status")),
-                    final,
-                )
-                uow.commit()
+    if final:
+        with uow_factory() as uow:
+            uow.session.execute(
+                update(recipients_t).where(r.id == bindparam("b_id")).values(final_status=bindparam("b_status")),
+                final,
+            )
+            uow.commit()
     with uow_factory() as uow:
         nexts = _record(uow.session, campaign_id, error, now or utcnow(), settings)
         uow.commit()
