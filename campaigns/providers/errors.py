@@ -3,10 +3,10 @@
 
     ProviderError
     ├── TemporaryError        timeout, connection error, HTTP 5xx, body not JSON,
-    │   │                     Mobizon 3/10/999, SMSC 9 (flood)
+    │   │                     Mobizon 3/10/999, SMSC 9 (flood), SMSC 4 (IP blocked a while)
     │   └── RateLimited       Mobizon 30, HTTP 429; carries ``retry_after`` and ``method``
     └── PermanentError        validation (1, 12), not found (2), bad module/method (4-6),
-        │                     missing parameter (11), blocked account (14), SMSC 1, 3-6
+        │                     missing parameter (11), blocked account (14), SMSC 1, 3, 5, 6
         └── AuthError         Mobizon 8/9, SMSC 2: stop the account's work
 
 Messages never contain an API key, a password or a URL carrying one.
