@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-COLUMNS = ("row", "phone", "reason")
+COLUMNS = ("row", "phone as given", "reason")
 
 
 def neutralize(cell: str) -> str:
@@ -26,7 +26,7 @@ def neutralize(cell: str) -> str:
 class RejectsWriter:
     """Writes rejected rows to a CSV file (UTF-8 with a BOM so that Excel reads it as such).
 
-    ``begin(header)`` writes the header line: row, phone, reason, then the source file's
+    ``begin(header)`` writes the header line: row, phone as given, reason, then the source file's
     own header cells (or ``column 1``, ``column 2``, … when it has none), then ``write`` is
     called for each rejected row. Use as a context manager, or call ``close``.
     """

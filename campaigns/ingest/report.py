@@ -112,7 +112,8 @@ def print_report(report: IngestReport, console) -> None:
         console.print(table)
 
     if report.sendable:
-        console.print(Text(f"sendable: {report.valid:,} recipients", style="bold green"))
+        plural = "s" if report.valid > 1 else ""
+        console.print(Text(f"sendable: {report.valid:,} recipient{plural}", style="bold green"))
     else:
         console.print(Text(f"refused: {report.refusal}", style="bold red"))
 
