@@ -237,3 +237,20 @@ def test_code_30_heard_by_one_worker_backs_off_the_method_for_all(limiter):
     other = SharedBackoff(FakeProvider(), limiter, "another-account")
     other.create_campaign(spec)
     assert other.name == "fake" and other.server_side_campaigns is True
+
+
+def test_the_shared_back_off_steps_aside_when_redis_is_down():
+    from campaigns.pacing.backoff import SharedBackoff
+    from campaigns.providers.errors import RateLimited
+    from campaigns.providers.fake import FakeProvider
+    from campaigns.providers.port import CampaignSpec
+
+    down = make_limiter(Settings(redis_url="redis://127.0.0.1:9/0"))
+    fake = FakeProvider()
+    wrapped = SharedBackoff(fake, down, "acct", owns_limiter=True)
+    cid = wrapped.create_campaign(CampaignSpec(local_id=1, name="n", text="t"))
+    fake.fail("launch", "rate_limited", retry_after=5)
+    with pytest.raises(RateLimited):
+        wrapped.launch(cid)
+    assert wrapped.launch(cid)
+    wrapped.close()

@@ -5,16 +5,20 @@ Mobizon answers code 30 ("too frequent calls to the same method") per account an
 method alone for the time asked, or they all keep hammering it. The wrapper records the
 back-off in the shared limiter (``Limiter.block``) and refuses the method in every worker
 with the same RateLimited until it ends, without calling the provider. RateLimited is
-never counted as a failure by the pipeline.
+never counted as a failure by the pipeline. Without Redis the wrapper steps aside (the
+provider's own code 30 still slows each worker down): politeness must not stop the work.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Iterator, Sequence
 
 from campaigns.pacing.limiter import Limiter
 from campaigns.providers.errors import RateLimited
 from campaigns.providers.port import CampaignSpec, CampaignStatus, ChunkRecipient, MessageStatus, RecipientOutcome
+
+log = logging.getLogger(__name__)
 
 # The API method behind each port call (Mobizon's names, lower case as RateLimited.method).
 METHODS = {
@@ -64,7 +68,11 @@ class SharedBackoff:
 
     def _check(self, call: str) -> None:
         method = METHODS[call]
-        wait = self.limiter.blocked(self._key(method))
+        try:
+            wait = self.limiter.blocked(self._key(method))
+        except Exception as exc:  # Redis down: the provider's own code 30 still protects it
+            log.warning("shared back-off unavailable (%s); calling %s anyway", type(exc).__name__, method)
+            return
         if wait > 0:
             raise RateLimited(
                 "another worker was told to slow down on this method; waiting before calling it again",
@@ -73,7 +81,10 @@ class SharedBackoff:
 
     def _heard(self, exc: RateLimited, call: str) -> RateLimited:
         # keyed by the method this call uses, whatever name the error gives it
-        self.limiter.block(self._key(METHODS[call]), exc.retry_after)
+        try:
+            self.limiter.block(self._key(METHODS[call]), exc.retry_after)
+        except Exception as error:  # Redis down: this worker still backs off through the error
+            log.warning("shared back-off unavailable (%s); only this worker backs off", type(error).__name__)
         return exc
 
     def _call(self, call: str, *args, **kwargs):
