@@ -111,12 +111,13 @@ def upgrade() -> None:
     sa.Column('provider_meaning', sa.Text(), nullable=True),
     sa.Column('message_id', sa.String(length=64), nullable=True),
     sa.Column('final_status', sa.String(length=16), nullable=True),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('recipients', schema=None) as batch_op:
         batch_op.create_index('ix_recipients_campaign_chunk', ['campaign_id', 'chunk_seq'], unique=False)
-        batch_op.create_index('ix_recipients_campaign_message', ['campaign_id', 'message_id'], unique=False)
+        batch_op.create_index('ix_recipients_campaign_message', ['campaign_id', 'message_id'], unique=False,
+                              sqlite_where=sa.text('message_id IS NOT NULL'),
+                              postgresql_where=sa.text('message_id IS NOT NULL'))
 
     # ### end Alembic commands ###
 
