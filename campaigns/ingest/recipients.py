@@ -169,14 +169,12 @@ class Tally:
         return self.valid + self.invalid + self.duplicates
 
 
-def skip_blank(rows: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
-    """Rows before the first one with any content are dropped (leading blank lines)."""
-    rows = iter(rows)
+def first_row(rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]] | None:
+    """The first row with any content, consumed from ``rows`` (leading blank rows dropped)."""
     for number, cells in rows:
-        if any(cell.strip() for cell in cells):
-            yield number, cells
-            break
-    yield from rows
+        if _has_content(cells):
+            return number, cells
+    return None
 
 
 @dataclass
