@@ -96,13 +96,12 @@ def _finish(status: dict, *, as_json: bool, console) -> int:
     return EXIT_FAILED if status["state"] in SETTLED - {"done"} else EXIT_OK
 
 
-def run_embedded(settings, engine, campaign_id: int, first_steps, *, show: bool, console,
-                 simulator_options: dict | None = None) -> dict:
+def run_embedded(settings, engine, campaign_id: int, first_steps, *, show: bool, console) -> dict:
     """Run one campaign to its end inside this process, with progress bars when ``show``."""
     from campaigns.cli.progress import CampaignProgress
     from workers.embedded import EmbeddedRunner
 
-    with EmbeddedRunner(settings, engine, simulator_options=simulator_options) as runner, \
+    with EmbeddedRunner(settings, engine) as runner, \
             CampaignProgress(console, campaign_id, enabled=show) as bars:
         runner.schedule_all(first_steps)
         try:
@@ -118,19 +117,22 @@ def wait_in_database(engine, campaign_id: int, *, show: bool, console, every: fl
     from campaigns.cli.progress import CampaignProgress
 
     with CampaignProgress(console, campaign_id, enabled=show) as bars:
-        while True:
-            status = _status(campaign_id, engine)
-            bars.update({campaign_id: status})
-            if status["state"] in SETTLED:
-                return status
-            time.sleep(every)
+        try:
+            while True:
+                status = _status(campaign_id, engine)
+                bars.update({campaign_id: status})
+                if status["state"] in SETTLED:
+                    return status
+                time.sleep(every)
+        except KeyboardInterrupt:
+            console.print(f"stopped waiting: campaign {campaign_id} goes on in the workers")
+            raise typer.Exit(130) from None
 
 
-def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: bool,
-            simulator_options: dict | None = None, settings=None) -> tuple[dict, object]:
+def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: bool, settings=None) -> dict:
     """Ingest ``path``, create the campaign and run it (embedded) or enqueue it (broker).
-    Returns the campaign's latest status and the settings it ran with; raises typer.Exit
-    when the file or the options are refused."""
+    Returns the campaign's latest status; raises typer.Exit when the file or the options
+    are refused."""
     from campaigns.ingest.readers import FileRefused
     from campaigns.services.submit import InvalidCampaign, submit_campaign
 
@@ -154,7 +156,7 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
             console.print(f"campaign {result.campaign_id}: {_ingest_line(result.report)}")
         if settings.embedded:
             status = run_embedded(settings, engine, result.campaign_id, result.next, show=not as_json,
-                                  console=console, simulator_options=simulator_options)
+                                  console=console)
         else:
             status = _enqueue(settings, engine, result, wait=wait, show=not as_json, console=console)
         return status
@@ -244,8 +246,6 @@ def register(app: typer.Typer) -> None:
         queued for `campaigns worker` (add --wait to follow it)."""
         from campaigns.services.submit import SubmitRequest
 
-        if (rate_limit is None) != (rate_period is None):
-            raise _fail("--rate-limit and --rate-period go together", EXIT_USAGE)
         request = SubmitRequest(
             text=text, name=name, provider=provider, sender=sender, country=country,
             placeholders=placeholders.value, rate_limit=rate_limit, rate_period=rate_period,
