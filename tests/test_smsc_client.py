@@ -382,3 +382,17 @@ def test_balance_proves_the_credentials(client, sim):
     with pytest.raises(TemporaryError) as err:
         client.balance()
     assert err.value.code == 4
+
+
+def test_the_control_routes_let_another_process_fault_and_inspect_it(server, client, sim):
+    with httpx.Client(base_url=server.base_url) as control:
+        added = control.post("/_sim/faults", json={"kind": "http_error", "method": "send", "status": 500})
+        assert added.status_code == 200 and added.json()["rules"][0]["method"] == "send"
+        assert control.post("/_sim/faults", json={"kind": "nonsense"}).status_code == 400
+        with pytest.raises(TemporaryError, match="HTTP 500"):
+            client.send(id="c1-0", phones=PHONES, text="x")
+        client.send(id="c1-1", phones=PHONES, text="x")
+        client.send(id="c1-1", phones=PHONES[:1], text="x")
+        state = control.get("/_sim/state").json()
+        assert state["messages"] == 4 and state["sent_twice"] == [PHONES[0]] and state["calls"]["send"] == 3
+        assert control.delete("/_sim/faults").json() == {"rules": []}
