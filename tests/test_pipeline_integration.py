@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import phonenumbers
+import psutil
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from campaigns.services.status import campaign_status
 from campaigns.simulator import FaultRule, SimConfig, SimulatorServer
@@ -96,6 +97,24 @@ def database():
     services.drop_pg_database(url)
 
 
+class AddsInFlight:
+    """ASGI middleware: the client address (host, port) of every AddRecipients call under way."""
+
+    def __init__(self, app, calls: dict):
+        self.app = app
+        self.calls = calls
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].lower().endswith("/campaign/addrecipients"):
+            return await self.app(scope, receive, send)
+        client = tuple(scope.get("client") or ("", 0))
+        self.calls[client] = time.monotonic()
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.calls.pop(client, None)
+
+
 @pytest.fixture(scope="module")
 def simulator():
     # A fast clock (600 simulated seconds a real one) and a little AddRecipients latency, so
@@ -103,6 +122,8 @@ def simulator():
     config = SimConfig(api_key=API_KEY, speed=600.0, moderation=False, start_delay_seconds=2.0,
                        default_rate=200.0, delivery_seconds=30.0, counters_delay_seconds=5.0, add_latency=0.02)
     server = SimulatorServer(config)
+    server.adds_in_flight = {}
+    server.app.add_middleware(AddsInFlight, calls=server.adds_in_flight)
     server.start()
     yield server
     server.stop()
@@ -256,14 +277,23 @@ def test_faults_delay_the_campaign_and_change_nothing(cluster, database, simulat
     assert_key_in_no_log(cluster)
 
 
-def _busiest_worker(cluster: Cluster):
-    """The worker that most recently received an add (the one holding the chunk in flight)."""
-    def last_add(proc) -> str:
-        lines = [ln for ln in proc.text().splitlines() if "campaigns.add[" in ln and "received" in ln]
-        return lines[-1][:40] if lines else ""
-
-    workers = [p for p in cluster.procs if p.name.startswith("worker") and p.alive()]
-    return max(workers, key=last_add)
+def worker_calling_the_provider(cluster: Cluster, simulator, timeout: float = 30.0):
+    """The worker (parent or pool child) whose socket has an AddRecipients call under way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ports = {port for _, port in list(simulator.adds_in_flight)}
+        for proc in cluster.procs:
+            if not proc.name.startswith("worker") or not proc.alive():
+                continue
+            parent = psutil.Process(proc.popen.pid)
+            for member in [parent, *parent.children(recursive=True)]:
+                try:
+                    if any(c.laddr and c.laddr.port in ports for c in member.net_connections(kind="tcp")):
+                        return proc
+                except psutil.NoSuchProcess:
+                    continue
+        time.sleep(0.05)
+    raise AssertionError("no worker was seen calling AddRecipients")
 
 
 def test_a_worker_killed_mid_campaign_delays_it_and_loses_nothing(cluster, database, simulator, tmp_path):
@@ -273,18 +303,23 @@ def test_a_worker_killed_mid_campaign_delays_it_and_loses_nothing(cluster, datab
     engine = database[1]
     wait_for(engine, printed["id"], lambda s: s["chunks"]["added"] >= 3 and s["chunks"]["adding"] == 1, 60,
              "a chunk in flight")
-    # When the worker holding the chunk in flight is SIGKILLed with its pool, and a new one starts
-    victim = _busiest_worker(cluster)
+    # When the worker whose AddRecipients call is under way is SIGKILLed with its pool (the
+    # provider adds the chunk, the answer is lost), and a new worker starts
+    victim = worker_calling_the_provider(cluster, simulator)
     cluster.kill(victim, signal.SIGKILL)
     replacement = cluster.start_worker("worker3")
     cluster.wait_ready(replacement, " ready.")
     # Then the campaign still reaches done with every recipient added exactly once
     wait_for(engine, printed["id"], lambda s: s["state"] == "done", 120, "done")
     assert_exact_accounting(engine, simulator, printed["id"], source)
-    # and the chunk the worker held was reclaimed by the scanner and sent again
+    # and the chunk the worker held was reclaimed by the scanner and sent again: its
+    # recipients came back "already added" (code 4) and count as added
     with engine.connect() as conn:
         attempts = conn.scalars(select(Chunk.attempts).where(Chunk.campaign_id == printed["id"])).all()
+        resent = conn.scalar(select(func.count()).where(Recipient.campaign_id == printed["id"],
+                                                        Recipient.provider_code == 4))
     assert max(attempts) >= 2, attempts
+    assert resent > 0
     assert_key_in_no_log(cluster)
 
 
