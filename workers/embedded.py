@@ -151,7 +151,9 @@ class EmbeddedRunner:
                 return
             run_step(self.context, timer.action, timer.campaign_id, retries=timer.retries)
         except RetryLater as exc:
-            if timer.retries >= DB_MAX_RETRIES:
+            if timer.action == TICK:  # the next period's tick comes anyway
+                log.warning("%s", exc)
+            elif timer.retries >= DB_MAX_RETRIES:
                 log.warning("%s; giving up, the scanner will re-issue it", exc)
             else:
                 self._push(timer.action, timer.campaign_id, exc.countdown, timer.retries + 1)
