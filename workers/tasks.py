@@ -134,7 +134,7 @@ def register_tasks(app: "Celery", get_context: Callable[[], WorkerContext]) -> N
         raise task.retry(countdown=exc.countdown, max_retries=DB_MAX_RETRIES)
 
     def make_step_task(action: str, name: str) -> None:
-        @app.task(name=name, bind=True, ignore_result=True)
+        @app.task(name=name, bind=True, ignore_result=True, shared=False)
         def step_task(self, campaign_id: int) -> None:
             try:
                 run_step(get_context(), action, int(campaign_id), retries=self.request.retries)
@@ -144,7 +144,7 @@ def register_tasks(app: "Celery", get_context: Callable[[], WorkerContext]) -> N
     for action, name in TASK_FOR_ACTION.items():
         make_step_task(action, name)
 
-    @app.task(name=TASK_TICK, bind=True, ignore_result=True)
+    @app.task(name=TASK_TICK, bind=True, ignore_result=True, shared=False)
     def tick(self) -> None:
         try:
             # Each tick message holds the lease under its own id: the first tick of a period wins.
