@@ -155,7 +155,7 @@ def test_a_rejected_key_fails_the_campaign_and_is_never_printed(env, capsys, tmp
 def test_with_a_broker_submit_enqueues_and_returns(env, capsys, tmp_path):
     import redis
 
-    url = services.redis_url().rsplit("/", 1)[0] + "/12"
+    url = services.redis_url().rsplit("/", 1)[0] + "/9"  # a database only this test uses (flushed)
     client = redis.Redis.from_url(url)
     client.flushdb()
     env.setenv("CAMPAIGNS_BROKER_URL", url)
