@@ -64,3 +64,9 @@ def test_a_placeholder_without_a_column_is_kept_or_stripped():
 def test_the_same_placeholder_twice():
     template = compile_template("{a}-{b}-{a}", ["a"], "strip")
     assert template.render(["x"]) == "x--x"
+
+
+def test_the_template_as_a_format():
+    template = compile_template("100% off for {name}, {code}% of {name}!", ["code", "name"], "keep")
+    assert template.format == "100%% off for %s, %s%% of %s!"
+    assert template.format % ("Ann", "5", "Ann") == template.render(["5", "Ann"]) == "100% off for Ann, 5% of Ann!"

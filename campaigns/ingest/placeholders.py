@@ -80,6 +80,11 @@ class Template:
     literals: tuple[str, ...]
     slots: tuple[int, ...]
 
+    @property
+    def format(self) -> str:
+        """The text as a ``%`` format taking the values of ``slots`` in order."""
+        return "%s".join(literal.replace("%", "%%") for literal in self.literals)
+
     def render(self, values: Sequence[str]) -> str:
         """The message for one recipient, ``values`` in the order of the template's columns."""
         literals = self.literals
