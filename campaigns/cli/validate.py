@@ -8,9 +8,10 @@ the file can be sent, 1 when it is refused as a whole (the reason in one line on
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
@@ -110,7 +111,8 @@ def register(app: typer.Typer) -> None:
             except OSError as exc:
                 raise typer.BadParameter(f"cannot write {rejects_out}: {exc.strerror}", param_hint="'--rejects-out'")
         try:
-            report = validate_file(file, options, settings_of(ctx), rejects=rejects)
+            with _spinner(f"checking {file.name}", enabled=not as_json):
+                report = validate_file(file, options, settings_of(ctx), rejects=rejects)
         except FileRefused as exc:
             if rejects is not None:
                 rejects.discard()
@@ -125,6 +127,19 @@ def register(app: typer.Typer) -> None:
         if not report.sendable:
             typer.echo(f"error: {file.name}: {report.refusal}", err=True)
             raise typer.Exit(EXIT_REFUSED)
+
+
+@contextmanager
+def _spinner(message: str, *, enabled: bool) -> Iterator[None]:
+    """A spinner on stderr while a large file is read, when stderr is a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not (enabled and console.is_terminal):
+        yield
+        return
+    with console.status(message, spinner="dots"):
+        yield
 
 
 def _same_file(out: Path, source: Path) -> bool:

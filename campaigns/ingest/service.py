@@ -266,9 +266,7 @@ class _bulk_writer:
 
             return write
         if dialect == "sqlite":
-            rows = _SqliteRows(dbapi)
-            self._stack.callback(rows.close)
-            return rows.write
+            return self._stack.enter_context(_SqliteRows(dbapi)).write
         raise ValueError(f"bulk ingestion into {dialect} is not supported (SQLite and PostgreSQL are)")
 
     def __exit__(self, *exc) -> bool:
@@ -302,10 +300,14 @@ class _SqliteRows:
             execute(many, list(chain.from_iterable(pending[start:start + per])))
         del pending[:whole]
 
-    def close(self) -> None:
+    def __enter__(self) -> "_SqliteRows":
+        return self
+
+    def __exit__(self, failed, *exc) -> None:
+        """Insert the rows left over, unless the caller failed (it rolls back)."""
         try:
-            if self._pending:
+            if self._pending and failed is None:
                 self._cursor.executemany(self._one, self._pending)
-                self._pending = []
+            self._pending = []
         finally:
             self._cursor.close()
