@@ -9,6 +9,7 @@ nothing behind: the transaction is rolled back.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from campaigns.store.models import Campaign, Chunk, Recipient
 MAX_CHUNK = 500  # Mobizon: at most 500 recipients per addRecipients call (seed 002, code 12)
 TEMPLATE, MASS = 3, 2  # Mobizon campaign data[type]
 
+log = logging.getLogger(__name__)
 _SQLITE_ROWS_PER_INSERT = 500
 _COLUMNS = ("campaign_id", "row_number", "raw_phone", "phone", "fields", "verdict", "reason", "segments", "chunk_seq")
 
@@ -99,7 +101,23 @@ def ingest_file(
         except BaseException:
             conn.rollback()
             raise
+        _analyze(conn)
     return report
+
+
+def _analyze(conn: sqlalchemy.Connection) -> None:
+    """Refresh PostgreSQL's statistics of the tables just loaded in bulk: without them the
+    planner takes a table of 100,000 fresh rows for a small one and answers the add path's
+    per-chunk statements by scanning it whole (autovacuum comes only later). ~10-50 ms; a
+    failure is logged, never raised (the rows are committed already)."""
+    if conn.dialect.name != "postgresql":
+        return
+    try:
+        conn.execute(sqlalchemy.text("ANALYZE recipients, chunks"))
+        conn.commit()
+    except sqlalchemy.exc.DBAPIError as exc:
+        conn.rollback()
+        log.warning("ANALYZE after ingestion failed (the planner may be slow until autovacuum): %s", exc)
 
 
 def _check(
@@ -256,8 +274,19 @@ class _bulk_writer:
         dbapi = self._conn.connection.driver_connection
         dialect = self._conn.dialect.name
         if dialect == "postgresql":
+            # Binary COPY: half the client's formatting time and less parsing for the server.
+            # Its values must match the columns' types exactly, so they come from the catalog.
+            types = dict(
+                self._conn.exec_driver_sql(
+                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                    "WHERE attrelid = 'recipients'::regclass AND attnum > 0 AND NOT attisdropped"
+                ).all()
+            )
             cursor = self._stack.enter_context(dbapi.cursor())
-            copy = self._stack.enter_context(cursor.copy(f"COPY recipients ({', '.join(_COLUMNS)}) FROM STDIN"))
+            copy = self._stack.enter_context(
+                cursor.copy(f"COPY recipients ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)")
+            )
+            copy.set_types([types[column] for column in _COLUMNS])
             write_row = copy.write_row
 
             def write(batch: list[tuple]) -> None:

@@ -4,6 +4,11 @@ recipient, and each message's final status.
 One statement for a whole batch: on PostgreSQL an ``UPDATE … FROM unnest(arrays)`` (one
 round trip whatever the batch size), elsewhere an ``executemany`` keyed by recipient id.
 Never one ORM flush per recipient.
+
+The PostgreSQL statements also say ``r.id = ANY(:ids)``: without it the planner, which has
+no statistics for a freshly loaded table, hashes the whole table (a sequential scan of every
+campaign's recipients, ~40 ms a chunk at 100,000 rows); with it the primary key finds the
+batch's rows whatever the statistics (~4 ms).
 """
 
 from __future__ import annotations
@@ -22,18 +27,18 @@ _PG_OUTCOMES = text(
     """
     UPDATE recipients AS r
     SET provider_code = v.code, provider_meaning = v.meaning, message_id = COALESCE(v.message_id, r.message_id)
-    FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, unnest(CAST(:codes AS integer[])) AS code,
-                 unnest(CAST(:meanings AS text[])) AS meaning, unnest(CAST(:message_ids AS text[])) AS message_id) AS v
-    WHERE r.id = v.id
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:codes AS integer[]), CAST(:meanings AS text[]),
+                CAST(:message_ids AS text[])) AS v(id, code, meaning, message_id)
+    WHERE r.id = v.id AND r.id = ANY(CAST(:ids AS bigint[]))
     """
 )
 _PG_FINAL = text(
     """
     UPDATE recipients AS r
     SET final_status = v.status, message_id = COALESCE(r.message_id, v.message_id)
-    FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, unnest(CAST(:statuses AS text[])) AS status,
-                 unnest(CAST(:message_ids AS text[])) AS message_id) AS v
-    WHERE r.id = v.id
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]))
+        AS v(id, status, message_id)
+    WHERE r.id = v.id AND r.id = ANY(CAST(:ids AS bigint[]))
     """
 )
 
