@@ -162,3 +162,15 @@ def test_country_is_case_insensitive(cli, recipients):
     result = cli(str(recipients), "--text", "Hi", "--country", " kz ", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["valid"] == 2
+
+
+def test_cells_cannot_restyle_the_terminal_and_long_ones_are_cut(cli, tmp_path):
+    source = tmp_path / "esc.csv"
+    source.write_text("phone\r\n\x1b[31mred\x1b[0m\r\n" + "9" * 300 + "\r\n+77010000001\r\n", encoding="utf-8")
+    result = cli(str(source), "--text", "Hi")
+    assert result.exit_code == 0
+    assert "\x1b" not in result.stdout
+    assert "\ufffd[31mred" in result.stdout
+    report = json.loads(cli(str(source), "--text", "Hi", "--json").stdout)
+    assert report["problems"][0]["phone"] == "\x1b[31mred\x1b[0m"
+    assert report["problems"][1]["phone"] == "9" * 79 + "…"

@@ -49,6 +49,7 @@ _SEPARATORS = re.compile(r"[\s_.:#№-]+")
 _NOT_PHONE_LIKE = frozenset({EMPTY, NOT_A_NUMBER})
 
 MAX_PROBLEMS = 20
+MAX_SHOWN = 80  # characters of a phone cell shown in the report (the rejects file has them all)
 BATCH_ROWS = 10_000
 
 Row = tuple  # (campaign_id, row_number, raw_phone, phone, fields, verdict, reason, segments, chunk_seq)
@@ -333,7 +334,8 @@ class Check:
     def _problem(self, number: int, raw: str, reason: str, cells: Sequence[str]) -> None:
         problems = self.tally.problems
         if len(problems) < MAX_PROBLEMS:
-            problems.append({"row": number, "phone": raw, "reason": reason})
+            shown = raw if len(raw) <= MAX_SHOWN else raw[: MAX_SHOWN - 1] + "…"
+            problems.append({"row": number, "phone": shown, "reason": reason})
         if self.on_problem is not None:
             self.on_problem(number, raw, reason, cells)
 

@@ -77,7 +77,7 @@ def print_report(report: IngestReport, console) -> None:
     if info.phone_column is not None:
         facts.append(f"phones in column {info.phone_column!r}")
     facts.append("header row " + (str(info.header_row) if info.header_row else "none"))
-    console.print(Text(f"{info.name}: " + ", ".join(facts)))
+    console.print(Text(_printable(f"{info.name}: " + ", ".join(facts))))
 
     counts = Table(show_header=False, box=None, pad_edge=False)
     counts.add_column(style="bold")
@@ -108,7 +108,8 @@ def print_report(report: IngestReport, console) -> None:
         table.add_column("phone as given")
         table.add_column("reason")
         for problem in report.problems:
-            table.add_row(str(problem["row"]), Text(problem["phone"] or ""), Text(problem["reason"]))
+            phone, reason = _printable(problem["phone"] or ""), _printable(problem["reason"])
+            table.add_row(str(problem["row"]), Text(phone), Text(reason))
         console.print(table)
 
     if report.sendable:
@@ -116,6 +117,14 @@ def print_report(report: IngestReport, console) -> None:
         console.print(Text(f"sendable: {report.valid:,} recipient{plural}", style="bold green"))
     else:
         console.print(Text(f"refused: {report.refusal}", style="bold red"))
+
+
+# Control characters from a file's cells never reach the terminal (an ESC could restyle it).
+_CONTROLS = dict.fromkeys([*range(32), *range(127, 160)], "\ufffd")
+
+
+def _printable(text: str) -> str:
+    return text.translate(_CONTROLS)
 
 
 def _shown(delimiter: str) -> str:
