@@ -37,7 +37,7 @@ PHONE_HEADERS = frozenset(
     {
         "recipient", "recipients", "phone", "phones", "phone number", "phonenumber", "phone no",
         "number", "numbers", "msisdn", "mobile", "mobile phone", "mobile number", "mobilephone",
-        "mob", "cell", "cellphone", "cell phone", "tel", "telephone", "sms", "to",
+        "mob", "cell", "cellphone", "cell phone", "tel", "telephone",
         "телефон", "телефоны", "тел", "номер", "номер телефона", "номера", "мобильный",
         "мобильный телефон", "моб", "сотовый", "сотовый телефон", "получатель",
         "телефон нөмірі", "нөмір", "ұялы телефон",

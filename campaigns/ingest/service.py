@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from campaigns.ingest import segments as seg
 from campaigns.ingest.phones import PhoneValidator
 from campaigns.ingest.placeholders import PlaceholderRefused, find_placeholders, placeholders_flag
 from campaigns.ingest.readers import FileRefused, Limits, read_table
-from campaigns.ingest.recipients import Check, Layout, Sink, find_layout, first_row
+from campaigns.ingest.recipients import Check, Layout, Sink, Tally, find_layout, first_row
 from campaigns.ingest.rejects import RejectsWriter
 from campaigns.ingest.report import FileInfo, IngestReport
 from campaigns.settings import Settings
@@ -176,6 +176,12 @@ def _check(
         tally = check.run(data)
     finally:
         _close(table.rows)
+    _count(report, tally, options.text, _chunk_size(settings))
+    return report
+
+
+def _count(report: IngestReport, tally: Tally, text: str, chunk_size: int) -> None:
+    """Put what the rows came to into ``report``, with the refusal when nothing can be sent."""
     report.rows, report.valid = tally.rows, tally.valid
     report.invalid, report.duplicates = tally.invalid, tally.duplicates
     report.invalid_by_reason = dict(sorted(tally.invalid_by_reason.items(), key=lambda kv: -kv[1]))
@@ -187,15 +193,13 @@ def _check(
     report.segments = {
         "total": tally.segments_total,
         "max_per_message": tally.segments_max,
-        "encoding": seg.combine(tally.encodings) if tally.encodings else seg.count(options.text)[1],
+        "encoding": seg.combine(tally.encodings) if tally.encodings else seg.count(text)[1],
     }
-    size = _chunk_size(settings)
-    report.chunks = -(-tally.valid // size)
+    report.chunks = -(-tally.valid // chunk_size)
     if not report.rows:
         report.refusal = "no recipients: the file has a header row and no data rows"
     elif not tally.valid:
         report.refusal = f"no valid recipients among {report.rows:,} rows"
-    return report
 
 
 def _placeholder_columns(file: str, layout: Layout, mode: str, report: IngestReport) -> None:
@@ -236,10 +240,8 @@ def _claim(conn: sqlalchemy.Connection, campaign_id: int) -> None:
     ).rowcount
     if touched != 1:
         raise ValueError(f"campaign {campaign_id} does not exist")
-    stored = conn.execute(
-        select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign_id).limit(1)
-    ).scalar_one()
-    if stored:
+    stored = conn.execute(select(Recipient.id).where(Recipient.campaign_id == campaign_id).limit(1)).first()
+    if stored is not None:
         raise ValueError(f"campaign {campaign_id} already has recipients")
 
 
