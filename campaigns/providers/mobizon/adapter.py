@@ -32,7 +32,11 @@ FIND_MAX_PAGES = 20
 
 
 def _digits(text: str | None) -> str:
-    return "".join(ch for ch in text or "" if ch.isdigit())
+    if not text:
+        return ""
+    if text.isdigit():  # the usual case: nothing to drop
+        return text
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 class MobizonProvider:
@@ -187,6 +191,13 @@ def _match(
     """Each recipient's result: by number (``number``, then ``recipient``), else by position
     when the counts agree. Raises TemporaryError when neither works: resending the chunk is
     safe (duplicates come back as code 4), guessing is not."""
+    if len(items) == len(recipients) and all(
+        (key := _digits(r.phone)) and (key == _digits(item.number) or key == _digits(item.recipient))
+        for r, item in zip(recipients, items)
+    ):
+        # Each result names its own recipient, in order (what Mobizon answers): the search
+        # below would pick exactly these, since the lowest unused match of recipient i is i.
+        return list(items)
     index: dict[str, list[int]] = {}
     for i, item in enumerate(items):
         for key in {_digits(item.number), _digits(item.recipient)} - {""}:

@@ -61,6 +61,8 @@ def to_float(value: Any) -> float | None:
 
 def to_str(value: Any) -> str | None:
     """A non-empty string, numbers written as text; ``None`` and ``""`` -> None."""
+    if type(value) is str:  # the usual case, first: a 500-recipient answer has 1,000 of them
+        return value or None
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -71,6 +73,10 @@ def to_str(value: Any) -> str | None:
 
 def to_id(value: Any) -> str | None:
     """An id as a string: ``123``, ``"123"``, ``123.0`` -> ``"123"``."""
+    if type(value) is str and value.isascii() and value.isdigit() and (value[0] != "0" or len(value) == 1):
+        return value  # already what int() and str() would make of it
+    if value is None:
+        return None
     number = to_int(value)
     if number is not None:
         return str(number)
