@@ -47,6 +47,25 @@ def _postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _int_array(values: Sequence[int]) -> str:
+    """A PostgreSQL array literal of integers, for ``CAST(:x AS bigint[])``. Arrays travel
+    as one literal built in C: psycopg's list dumper takes ~1 ms per 500-element array in
+    Python, a quarter of the whole UPDATE."""
+    return "{" + ",".join(map(str, map(int, values))) + "}"
+
+
+def _text_array(values: Sequence[str | None]) -> str:
+    """A PostgreSQL array literal of texts (None -> NULL): every element double-quoted with
+    backslash and double quote escaped, as array input reads them."""
+    return "{" + ",".join([_element(v) for v in values]) + "}"
+
+
+def _element(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def record_outcomes(session: Session, pairs: Sequence[tuple[int, RecipientOutcome]]) -> None:
     """Store each (recipient id, outcome): the provider's code, its meaning and the
     messageId. A missing messageId (a resend's code 4 carries none) keeps the stored one."""
@@ -56,10 +75,10 @@ def record_outcomes(session: Session, pairs: Sequence[tuple[int, RecipientOutcom
         session.execute(
             _PG_OUTCOMES,
             {
-                "ids": [rid for rid, _ in pairs],
-                "codes": [o.code for _, o in pairs],
-                "meanings": [o.meaning for _, o in pairs],
-                "message_ids": [o.message_id for _, o in pairs],
+                "ids": _int_array([rid for rid, _ in pairs]),
+                "codes": _int_array([o.code for _, o in pairs]),
+                "meanings": _text_array([o.meaning for _, o in pairs]),
+                "message_ids": _text_array([o.message_id for _, o in pairs]),
             },
         )
         return
@@ -84,7 +103,11 @@ def record_final_statuses(session: Session, rows: Sequence[tuple[int, str, str |
     if _postgresql(session):
         session.execute(
             _PG_FINAL,
-            {"ids": [r[0] for r in rows], "statuses": [r[1] for r in rows], "message_ids": [r[2] for r in rows]},
+            {
+                "ids": _int_array([r[0] for r in rows]),
+                "statuses": _text_array([r[1] for r in rows]),
+                "message_ids": _text_array([r[2] for r in rows]),
+            },
         )
         return
     r = recipients_t.c

@@ -197,17 +197,20 @@ class RecipientResult:
 
     @classmethod
     def parse(cls, raw: Any) -> "RecipientResult":
-        item = to_dict(raw)
-        code = to_int(item.get("code"))
-        if code is None:
-            raise MalformedAnswer("a recipient result has no code")
+        get = (raw if type(raw) is dict else to_dict(raw)).get
+        code = get("code")
+        if type(code) is not int:
+            code = to_int(code)
+            if code is None:
+                raise MalformedAnswer("a recipient result has no code")
+        # positional: an answer holds up to 500 of these
         return cls(
-            code=code,
-            recipient=to_str(item.get("recipient")),
-            message_id=to_id(item.get("messageId")),
-            number=to_str(item.get("number")),
-            contact_id=to_id(item.get("contactId")),
-            contact_card_id=to_id(item.get("contactCardId")),
+            code,
+            to_str(get("recipient")),
+            to_id(get("messageId")),
+            to_str(get("number")),
+            to_id(get("contactId")),
+            to_id(get("contactCardId")),
         )
 
 
@@ -225,7 +228,7 @@ class AddRecipientsResult:
 
     @classmethod
     def parse(cls, code: int, data: Any) -> "AddRecipientsResult":
-        return cls(code=code, items=tuple(RecipientResult.parse(item) for item in to_list(data)))
+        return cls(code=code, items=tuple(map(RecipientResult.parse, to_list(data))))
 
 
 @dataclass(frozen=True)
