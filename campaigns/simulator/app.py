@@ -26,7 +26,6 @@ import json
 import threading
 from collections import Counter
 from typing import Any, Iterable
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +38,7 @@ from campaigns.simulator import inspection
 from campaigns.simulator.clock import SimClock
 from campaigns.simulator.config import SimConfig
 from campaigns.simulator.faults import FaultPlan, FaultRule
-from campaigns.simulator.forms import parse_php_form
+from campaigns.simulator.forms import parse_php_form, parse_query
 from campaigns.simulator.mobizon import MobizonSimulator, Reply
 from campaigns.simulator.recipients import Upload
 from campaigns.simulator.throttle import MethodThrottle
@@ -148,7 +147,7 @@ async def _read_params(request: Request) -> dict[str, Any]:
     else:
         body = await request.body()
         if body:
-            pairs.extend(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            pairs.extend(parse_query(body.decode("utf-8", "replace")))
     return parse_php_form(pairs)
 
 
