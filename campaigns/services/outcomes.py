@@ -2,8 +2,9 @@
 recipient, and each message's final status.
 
 One statement for a whole batch: on PostgreSQL an ``UPDATE … FROM unnest(arrays)`` (one
-round trip whatever the batch size), elsewhere an ``executemany`` keyed by recipient id.
-Never one ORM flush per recipient.
+round trip whatever the batch size), elsewhere an ``executemany`` keyed by recipient id
+(on SQLite straight through the driver: SQLAlchemy's per-row parameter handling doubled
+its time). Never one ORM flush per recipient.
 
 The PostgreSQL statements also say ``r.id = ANY(:ids)``: without it the planner, which has
 no statistics for a freshly loaded table, hashes the whole table (a sequential scan of every
@@ -47,6 +48,10 @@ def _postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def _int_array(values: Sequence[int]) -> str:
     """A PostgreSQL array literal of integers, for ``CAST(:x AS bigint[])``. Arrays travel
     as one literal built in C: psycopg's list dumper takes ~1 ms per 500-element array in
@@ -82,6 +87,13 @@ def record_outcomes(session: Session, pairs: Sequence[tuple[int, RecipientOutcom
             },
         )
         return
+    if _sqlite(session):
+        session.connection().exec_driver_sql(
+            "UPDATE recipients SET provider_code = ?, provider_meaning = ?, message_id = coalesce(?, message_id) "
+            "WHERE id = ?",
+            [(o.code, o.meaning, o.message_id, rid) for rid, o in pairs],
+        )
+        return
     r = recipients_t.c
     session.execute(
         update(recipients_t)
@@ -108,6 +120,12 @@ def record_final_statuses(session: Session, rows: Sequence[tuple[int, str, str |
                 "statuses": _text_array([r[1] for r in rows]),
                 "message_ids": _text_array([r[2] for r in rows]),
             },
+        )
+        return
+    if _sqlite(session):
+        session.connection().exec_driver_sql(
+            "UPDATE recipients SET final_status = ?, message_id = coalesce(message_id, ?) WHERE id = ?",
+            [(status, mid, rid) for rid, status, mid in rows],
         )
         return
     r = recipients_t.c
