@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import secrets
 import sys
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         CAMPAIGNS_CHUNK_SIZE=str(CHUNK),
     )
     results = []
+    load_before = os.getloadavg()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-dispatch-") as tmp:
             folder = Path(tmp)
@@ -171,8 +173,12 @@ def main(argv: list[str] | None = None) -> None:
         engine.dispose()
         services.drop_pg_database(url)
 
+    load_after = os.getloadavg()
     print(f"AddRecipients latency {latency * 1000:.0f} ms, chunks of {CHUNK}, scale {args.scale:g}; "
           f"PostgreSQL + Redis, 2 `campaigns worker --concurrency 2` (four worker processes)")
+    print(f"load average (1, 5, 15 min) before {', '.join(f'{x:.2f}' for x in load_before)}; "
+          f"after {', '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} CPUs: other work on the "
+          f"machine slows every figure")
     for r in results:
         provider = sum(r["provider"]) / len(r["provider"])
         print(f"{r['label']}: {r['chunks']} chunks ({r['calls']} AddRecipients calls), ingest+submit "
