@@ -161,6 +161,61 @@ def test_verdicts_reasons_and_row_numbers(tmp_path):
     assert report.sendable and report.refusal is None
 
 
+@pytest.mark.parametrize("text", ["Hello", "Hello {name}"])
+def test_rows_across_phone_batches_keep_order_numbers_and_first_occurrences(tmp_path, text):
+    # Given more rows than one batch of phones (10,000), with duplicates reaching back across
+    # batches, spreadsheet floats, invalid and non-ASCII cells
+    from campaigns.ingest.recipients import BATCH_ROWS
+
+    lines, expected = ["phone;name"], []
+    for i in range(BATCH_ROWS + 2_500):
+        row = i + 2
+        if i % 997 == 5:
+            cell, verdict = "нет", "not a number"
+        elif i % 1_013 == 7:
+            cell, verdict = f"+7 701 {i:05d}", "wrong length"
+        elif i > BATCH_ROWS and i % 331 == 0:
+            cell, verdict = f"+{phone(i - BATCH_ROWS)}", None
+        else:
+            cell, verdict = f"{phone(i)}.0" if i % 3 else f"8 701 {i:07d}", None
+        lines.append(f"{cell};n{i}")
+        expected.append((row, cell, verdict))
+    path = tmp_path / "many.csv"
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    rows = []
+    report = validate_file(
+        path, IngestOptions(text=text, country="KZ"), SETTINGS, rejects=_Collect(rows)
+    )
+    # Then every row keeps its number; later occurrences name the row of the first one
+    first_row = {}
+    problems = []
+    for row, cell, verdict in expected:
+        if verdict is not None:
+            problems.append((row, cell, verdict))
+            continue
+        digits = "7" + cell.lstrip("+8").replace(" ", "").removesuffix(".0")[-10:]
+        if digits in first_row:
+            problems.append((row, cell, f"duplicate of row {first_row[digits]}"))
+        else:
+            first_row[digits] = row
+    assert rows == problems
+    assert report.valid == len(first_row)
+    assert report.duplicates == sum(1 for *_, reason in problems if reason.startswith("duplicate"))
+
+
+class _Collect:
+    """A rejects writer keeping (row, phone cell, reason) of each problem row."""
+
+    def __init__(self, rows: list):
+        self.rows = rows
+
+    def begin(self, header, width) -> None:
+        pass
+
+    def write(self, number, raw, reason, cells) -> None:
+        self.rows.append((number, raw, reason))
+
+
 def test_short_rows_are_padded(tmp_path):
     path = write(tmp_path, ["name;phone;sum", "Ann", f"Bob;+{phone(1)}"])
     report = check(path, "Hi {name} {sum}")

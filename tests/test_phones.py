@@ -340,6 +340,9 @@ def test_verdicts_are_identical_to_phonenumbers_on_a_large_random_sample():
         if expected[0]:
             codes_seen.add(code)
     assert not mismatches, f"{len(mismatches)} mismatches, first: {mismatches[:10]}"
+    # And the batch API gives the same verdicts over the same inputs, in batches of varied sizes
+    batch_mismatches = _batch_mismatches(validators, expected_by_input)
+    assert not batch_mismatches, f"{len(batch_mismatches)} batch mismatches, first: {batch_mismatches[:10]}"
     # And the sample exercised every outcome, most calling codes, and many distinct numbers
     assert sum(tally.values()) >= SAMPLE_SIZE
     assert tally["valid"] > SAMPLE_SIZE * 0.3
@@ -347,6 +350,48 @@ def test_verdicts_are_identical_to_phonenumbers_on_a_large_random_sample():
         assert tally[reason] > 100, (reason, tally)
     assert len(codes_seen) > 0.9 * len(COUNTRY_CODE_TO_REGION_CODE)
     assert len(expected_by_input) > SAMPLE_SIZE * 0.35
+
+
+def _batch_mismatches(validators, expected_by_input) -> list:
+    """check_many over the proof's inputs, grouped by region in batches of 1 to 5,000 cells."""
+    by_region: dict[str | None, list[tuple[str, tuple]]] = {}
+    for raw, region, normalized, junk_reason, _ in _cases(seed=20240611, count=SAMPLE_SIZE):
+        expected = (None, junk_reason) if normalized is None else expected_by_input[(normalized, region)]
+        by_region.setdefault(region, []).append((raw, expected))
+    rng, mismatches = random.Random(7), []
+    for region, items in by_region.items():
+        validator, start = validators[region], 0
+        while start < len(items):
+            batch = items[start:start + rng.choice((1, 2, 17, 500, 5_000))]
+            start += len(batch)
+            raws = [raw for raw, _ in batch]
+            got = validator.check_many(raws)
+            singles = list(map(validator.check, raws))
+            mismatches.extend(
+                (raw, region, verdict, single, expected)
+                for (raw, expected), verdict, single in zip(batch, got, singles)
+                if not verdict == single == expected
+            )
+    return mismatches
+
+
+@pytest.mark.parametrize(
+    "raws",
+    [
+        [],
+        [""],
+        ["+77011234567", "8 (701) 123-45-67", "77011234567.0", "+77011234567.00", "007 701 123 45 67"],
+        ["7701\x001234567", "+77011234567"],  # a cell holding the batch separator
+        ["\ud800", "+77011234567"],  # a lone surrogate cannot be encoded
+        ["нет номера", "\u0668\u0667\u0660\u0661\u0661\u0662\u0663\u0664\u0665\u0666\u0667", "+77011234567"],
+        ["7.70112E+10", "7701 1234567.0", "701.123.45.67", "77011234567.5", ".0", "+.0", "+", "00", "0077"],
+        ["\u00b27011234567", "+\u00b27011234567", "７７０１１２３４５６７", "'+77011234567", "\ufeff+7 701 123 45 67"],
+    ],
+)
+@pytest.mark.parametrize("region", ["KZ", None, "AU", "GB"])
+def test_check_many_equals_check_on_unusual_cells(raws, region):
+    validator = PhoneValidator(region)
+    assert validator.check_many(raws) == [validator.check(raw) for raw in raws]
 
 
 def test_formatted_input_gets_the_verdict_phonenumbers_gives_the_raw_string():

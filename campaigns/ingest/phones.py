@@ -38,6 +38,7 @@ digits are not in a valid range.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from campaigns.ingest.phone_tables import (
     MAX_INPUT_LENGTH,
@@ -60,6 +61,9 @@ WRONG_LENGTH = "wrong length"
 WRONG_RANGE = "not a valid number range"
 
 Verdict = tuple[str | None, str | None]
+# What the parsing steps come to: (CallingCode, national number) for is_valid_number to
+# judge, or (None, reason) when parse() itself refuses the number.
+Parsed = tuple["CallingCode | None", str]
 
 _FORMATTING = (
     " \t\r\n\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
@@ -81,6 +85,7 @@ _ASCII_FORMATTING = "".join(char for char in _FORMATTING if char.isascii()).enco
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+", re.ASCII)
 # A phone stored as a number and written out as a float: the integer it holds.
 _FLOAT = re.compile(r"(\+?\d+)\.0+", re.ASCII)
+_SEPARATOR = "\x00"  # joins a batch's cells: never formatting, and a cell holding it is caught
 
 
 class PhoneValidator:
@@ -99,6 +104,14 @@ class PhoneValidator:
 
     def check(self, raw: str) -> Verdict:
         """(digits-only international number, None) when valid, else (None, reason)."""
+        found = self._parse(raw)
+        code = found[0]
+        if code is None:
+            return found
+        return _validity(code, found[1])
+
+    def _parse(self, raw: str) -> Parsed:
+        """What parse() makes of raw: (CallingCode, national number) or (None, reason)."""
         if raw.isascii():  # bytes.translate deletes in C, many times faster than str.translate
             digits = raw.encode().translate(None, _ASCII_FORMATTING).decode()
         else:
@@ -118,7 +131,57 @@ class PhoneValidator:
                 return self._international(rest)
         return self._unusual(raw, digits)
 
-    def _unusual(self, raw: str, cleaned: str) -> Verdict:
+    def check_many(self, raws: Sequence[str]) -> list[Verdict]:
+        """The verdicts of ``raws``, equal to ``list(map(self.check, raws))``, faster.
+
+        The formatting of the whole batch is removed by one ``bytes.translate`` in C; cells
+        whose cleaned form is plain digits (after an optional ``+``, or a spreadsheet float
+        written as such, ``77011234567.0``) go straight to the parsing steps, anything else
+        (non-ASCII text, letters, blanks, dotted formats, scientific notation) through
+        ``check``'s own path. The parsed numbers are then judged by calling code and length,
+        each group's validity expression run over the group by ``map`` in C.
+        """
+        count = len(raws)
+        joined = _SEPARATOR.join(raws)
+        try:
+            cleaned = joined.encode().translate(None, _ASCII_FORMATTING).decode()
+        except UnicodeError:  # a lone surrogate (never from a decoded file): one at a time
+            return list(map(self.check, raws))
+        pieces = cleaned.split(_SEPARATOR)
+        if len(pieces) != count:  # a cell held the separator itself
+            return list(map(self.check, raws))
+        all_ascii = cleaned.isascii()
+        parse, international, national, zero_zero = self._parse, self._international, self._national, self._zero_zero
+        region = self._region
+        found: list[Parsed] = []
+        append = found.append
+        for i, digits in enumerate(pieces):
+            if not digits.isdigit() or not (all_ascii or digits.isascii()):
+                if digits[:1] == "+":
+                    rest = digits[1:]
+                    if rest.isdigit() and (all_ascii or rest.isascii()):
+                        append(international(rest))
+                        continue
+                raw = raws[i]
+                # A float written as it is (nothing removed, so the cleaned cell is the raw
+                # one): _unusual reads the integer before the dot.
+                as_float = None
+                if len(digits) == len(raw) and "." in digits and (all_ascii or raw.isascii()):
+                    as_float = _FLOAT.fullmatch(raw)
+                if as_float is None:
+                    append(parse(raw))
+                    continue
+                digits = as_float.group(1)
+                if digits[:1] == "+":
+                    append(international(digits[1:]))
+                    continue
+            if digits[:2] != "00":
+                append(national(digits, region) if region is not None else international(digits))
+            else:
+                append(zero_zero(digits))
+        return [item if item[0] is None else _validity(*item) for item in found]
+
+    def _unusual(self, raw: str, cleaned: str) -> Parsed:
         """Blank cells, spreadsheet floats, scientific notation, dotted formats and junk."""
         text = raw.strip().strip("\u200b\u2060\ufeff")
         if not text:
@@ -139,7 +202,7 @@ class PhoneValidator:
             return self._international(digits)
         return None, NOT_A_NUMBER
 
-    def _zero_zero(self, digits: str) -> Verdict:
+    def _zero_zero(self, digits: str) -> Parsed:
         """00 is the international prefix, unless the default region dials abroad with a longer
         one that starts with 00 (0011 in Australia, 0014 in Brazil): then parse() reads it."""
         region = self._region
@@ -147,7 +210,7 @@ class PhoneValidator:
             return self._national(digits, region)
         return self._international(digits[2:])
 
-    def _international(self, digits: str) -> Verdict:
+    def _international(self, digits: str) -> Parsed:
         """parse("+" + digits, default_region), then is_valid_number."""
         length = len(digits)
         # parse() needs 3 digits after a plus to see a number, more than 2 to read a code.
@@ -155,13 +218,13 @@ class PhoneValidator:
             return None, WRONG_LENGTH
         code = self._prefixes[digits[:3]]
         if code is not None:
-            return _finish(code, digits[code.length:], code.rules)
+            return _parsed(code, digits[code.length:], code.rules)
         if self._region is None:
             return None, UNKNOWN_COUNTRY
         # parse() retries without the plus when the code after it is unknown.
         return self._national(digits, self._region, after_plus=True)
 
-    def _national(self, digits: str, region: RegionRules, after_plus: bool = False) -> Verdict:
+    def _national(self, digits: str, region: RegionRules, after_plus: bool = False) -> Parsed:
         """parse(digits, default_region) (_maybe_extract_country_code), then is_valid_number."""
         length = len(digits)
         if length < MIN_NSN_LENGTH or length > MAX_INPUT_LENGTH:
@@ -184,7 +247,7 @@ class PhoneValidator:
                 code = self._prefixes[rest[:3]]
                 if code is None:
                     return None, UNKNOWN_COUNTRY
-                return _finish(code, rest[code.length:], code.rules)
+                return _parsed(code, rest[code.length:], code.rules)
         calling_code = region.calling_code
         if digits.startswith(calling_code):
             # The region's own calling code without + (77011234567 in KZ): parse() takes it
@@ -202,14 +265,14 @@ class PhoneValidator:
                 and general.fullmatch(national) is not None
             ):
                 code = self._codes[calling_code]
-                return _finish(code, national, code.rules)
+                return _parsed(code, national, code.rules)
         if after_plus:
             return None, UNKNOWN_COUNTRY
-        return _finish(self._codes[calling_code], digits, region)
+        return _parsed(self._codes[calling_code], digits, region)
 
 
-def _finish(code: CallingCode, national: str, rules: RegionRules) -> Verdict:
-    """The end of parse() (national prefix stripping, length limits), then is_valid_number."""
+def _parsed(code: CallingCode, national: str, rules: RegionRules) -> Parsed:
+    """The end of parse(): national prefix stripping, length limits."""
     if len(national) < MIN_NSN_LENGTH:
         return None, WRONG_LENGTH
     literal = rules.national_prefix_literal
@@ -224,7 +287,40 @@ def _finish(code: CallingCode, national: str, rules: RegionRules) -> Verdict:
     length = len(national)
     if length > MAX_NSN_LENGTH or length < MIN_NSN_LENGTH:
         return None, WRONG_LENGTH
+    return code, national
+
+
+def _validity(code: CallingCode, national: str) -> Verdict:
+    """is_valid_number on a parsed number (its national number's length is within limits)."""
+    length = len(national)
     valid = code.valid[length]
     if valid is not None and valid.fullmatch(national) is not None:
         return code.code + national, None
     return None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH
+
+
+def _judge(found: list[Parsed]) -> list[Verdict]:
+    """_validity of each parsed number (a refusal stays as it is), by calling code and length."""
+    out: list[Verdict] = found  # type: ignore[assignment]  # filled in place
+    groups: dict[tuple[str, int], tuple[CallingCode, list[int], list[str]]] = {}
+    for i, (code, national) in enumerate(found):
+        if code is None:
+            continue
+        key = (code.code, len(national))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = (code, [], [])
+        group[1].append(i)
+        group[2].append(national)
+    for (_, length), (code, indexes, nationals) in groups.items():
+        valid = code.valid[length]
+        if valid is None:
+            refusal = (None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH)
+            for i in indexes:
+                out[i] = refusal
+            continue
+        refusal = (None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH)
+        prefix = code.code
+        for i, national, match in zip(indexes, nationals, map(valid.fullmatch, nationals)):
+            out[i] = (prefix + national, None) if match is not None else refusal
+    return out

@@ -9,7 +9,8 @@ row is data when its phone cell is a number.
 
 The per-row loop is the hot path of ingestion (a million rows in a few seconds), so it is
 written flat: indexes precomputed, one tuple per row, the dictionary of phones seen holding
-ints, and the rare paths (invalid rows, duplicates) kept out of the common one.
+ints, the phones of a block of rows checked together (``PhoneValidator.check_many``), and
+the rare paths (invalid rows, duplicates) kept out of the common one.
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ class Check:
     def _plain_rows(self, rows: Iterator[tuple[int, list[str]]], seen: dict[int, int], message: str) -> None:
         tally = self.tally
         message_segments, encoding = seg.count(message)
-        check = self.validator.check
+        check_many = self.validator.check_many
         setdefault = seen.setdefault
         cid, size, phone = self.campaign_id, self.chunk_size, self.layout.phone_index
         valid = 0
@@ -224,12 +225,8 @@ class Check:
                 break
             out: list[Row] = []
             append = out.append
-            for number, cells in block:
-                try:
-                    raw = cells[phone]
-                except IndexError:
-                    raw = ""
-                digits, reason = check(raw)
+            raws = _phones(block, phone)
+            for (number, cells), raw, (digits, reason) in zip(block, raws, check_many(raws)):
                 if digits is not None:
                     first = setdefault(int(digits), number)
                     if first == number:
@@ -252,7 +249,7 @@ class Check:
     ) -> None:
         tally = self.tally
         layout = self.layout
-        check = self.validator.check
+        check_many = self.validator.check_many
         setdefault = seen.setdefault
         count = seg.count
         names, indexes = layout.columns, layout.column_indexes
@@ -277,11 +274,10 @@ class Check:
                 break
             out: list[Row] = []
             append = out.append
-            for number, cells in block:
+            raws = _phones(block, phone)
+            for (number, cells), raw, (digits, reason) in zip(block, raws, check_many(raws)):
                 if len(cells) < width:
                     cells = cells + [""] * (width - len(cells))
-                raw = cells[phone]
-                digits, reason = check(raw)
                 if digits is None:
                     if reason != EMPTY or _has_content(cells):
                         append(self._invalid(number, raw, reason, cells))
@@ -338,6 +334,16 @@ class Check:
             problems.append({"row": number, "phone": shown, "reason": reason})
         if self.on_problem is not None:
             self.on_problem(number, raw, reason, cells)
+
+
+def _phones(block: list[tuple[int, list[str]]], phone: int) -> list[str]:
+    """The phone cell of each row of a block ("" for a row too short to have one)."""
+    if phone == 0:  # rows are never empty lists: blank rows are dropped by the readers
+        try:
+            return [cells[0] for _, cells in block]
+        except IndexError:
+            pass
+    return [cells[phone] if len(cells) > phone else "" for _, cells in block]
 
 
 def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
