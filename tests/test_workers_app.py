@@ -12,7 +12,8 @@ import pytest
 from campaigns.services.next import Next
 from campaigns.settings import Settings
 from tests import services
-from workers import constants, logs
+from campaigns import log_redaction
+from workers import constants
 from workers.app import BrokerNotConfigured, celery_config, make_celery
 from workers.dispatch import CeleryDispatcher, capped
 
@@ -91,7 +92,7 @@ def test_log_records_are_redacted_message_arguments_and_tracebacks():
     handler = logging.StreamHandler(stream)
     logger.addHandler(handler)
     logger.propagate = False
-    logs.install(logger)
+    log_redaction.install_on_handlers(logger)
     try:
         # When a URL with the key is logged as an argument and inside an exception
         url = "https://api.mobizon.kz/service/campaign/list?output=json&api=v1&apiKey=kz12345secretkey"

@@ -13,7 +13,8 @@ from celery import Celery, signals
 from kombu import Queue
 
 from campaigns.settings import Settings
-from workers import context, logs
+from campaigns import log_redaction
+from workers import context
 from workers.constants import (
     QUEUE_TICK,
     QUEUE_WORK,
@@ -98,8 +99,8 @@ def make_celery(settings: Settings) -> Celery:
         context.close_process()
 
     def redact_logs(logger=None, **_):
-        logs.install(logger)
-        logs.install()
+        log_redaction.install_on_handlers(logger)
+        log_redaction.install_on_handlers()
 
     signals.worker_process_init.connect(init_child, weak=False)
     signals.worker_process_shutdown.connect(close_child, weak=False)

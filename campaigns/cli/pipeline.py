@@ -69,12 +69,12 @@ def _setup_logging(console) -> None:
     through the redacting filter (so no key reaches the terminal)."""
     from rich.logging import RichHandler
 
-    from workers import logs
+    from campaigns import log_redaction
 
     root = logging.getLogger()
     root.handlers[:] = [RichHandler(console=console, show_path=False, show_time=False)]
     root.setLevel(logging.WARNING)
-    logs.install(root)
+    log_redaction.install_on_handlers(root)
 
 
 def _status(campaign_id: int, engine) -> dict:

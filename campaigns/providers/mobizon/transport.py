@@ -16,7 +16,7 @@ Envelope codes: see ``codes``. Code 13 (wrong API domain) switches to the domain
 ``data`` names (keeping the scheme) and retries once.
 
 The key never leaves this module except inside the request's URL: messages name the
-method and the host, never a URL; the httpx loggers are filtered (``log_redaction``).
+method and the host, never a URL; the httpx loggers are filtered (``campaigns.log_redaction``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import httpx
 
 from campaigns.providers.errors import AuthError, PermanentError, RateLimited, TemporaryError
 from campaigns.providers.mobizon import codes
-from campaigns.providers.mobizon.log_redaction import install_log_redaction
+from campaigns.log_redaction import install_on_loggers
 from campaigns.redact import redact, register_secret
 
 log = logging.getLogger("campaigns.providers.mobizon")
@@ -116,7 +116,7 @@ class MobizonTransport:
             # Masked wherever it appears from now on. Shorter keys are placeholders such as
             # the simulator's "sandbox", which must not turn every "sandbox" into "***".
             register_secret(api_key)
-        install_log_redaction()
+        install_on_loggers()
         self._http = http
         self._api_key = api_key
         self._api_url = normalize_api_url(api_url)

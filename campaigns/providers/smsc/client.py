@@ -37,7 +37,7 @@ import httpx
 from campaigns.pacing.limiter import Hold, Limiter, account_key
 from campaigns.pacing.policy import SMSC_HISTORY_HOURLY, SMSC_HISTORY_IDENTICAL, SMSC_MAX_CONCURRENT
 from campaigns.providers.errors import PermanentError, RateLimited, TemporaryError
-from campaigns.providers.mobizon.log_redaction import install_log_redaction
+from campaigns.log_redaction import install_on_loggers
 from campaigns.providers.smsc import codes
 from campaigns.redact import redact, register_secret
 
@@ -158,7 +158,7 @@ class SmscClient:
             raise ValueError("SMSC credentials are missing: set SMSC_LOGIN and SMSC_PASSWORD, or SMSC_API_KEY")
         register_secret(password)
         register_secret(api_key)
-        install_log_redaction()
+        install_on_loggers()
         self._http = http
         self._api_url = normalize_api_url(api_url)
         self._limiter = limiter
