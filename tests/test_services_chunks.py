@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from campaigns.providers.fake import FakeProvider
-from campaigns.services.chunks import add_next_chunk
+from campaigns.services.chunks import add_chunks, add_next_chunk
 from campaigns.services.create import create_at_provider
 from campaigns.services.next import Next
 from campaigns.services.resume import resume_campaign
@@ -344,6 +344,145 @@ def test_two_concurrent_claims_for_one_campaign_only_one_wins(pg_url):
         chunks = chunk_rows(uow_factory, cid)
         assert [c.state for c in chunks] == ["added"] * 10 + ["pending"] * 10
         assert all(c.attempts == 1 for c in chunks[:10])
+    finally:
+        engine.dispose()
+
+
+
+# -- going on with the next chunks in the same call (add_chunks) -----------------------------
+class Ticks:
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float):
+        self.step, self.t = step, 0.0
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def count_commits(engine) -> list:
+    commits: list = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+    return commits
+
+
+def test_chunks_go_on_in_one_call_each_claimed_with_the_previous_outcomes(engine):
+    # Given a campaign of five chunks
+    uow_factory = lambda: UnitOfWork(engine)  # noqa: E731
+    fake, settings = FakeProvider(), fast_settings()
+    cid = created(uow_factory, fake, settings, count=15, chunk_size=3)
+    commits = count_commits(engine)
+    # When one call has time for all of them
+    nexts = add_chunks(cid, uow_factory, fake, settings, now=at(1), budget=60.0)
+    # Then every chunk is added in order, once, and the campaign goes to its launch
+    assert nexts == [Next("launch", cid)]
+    assert [(c.state, c.added, c.attempts) for c in chunk_rows(uow_factory, cid)] == [("added", 3, 1)] * 5
+    assert [c.args[1] for c in fake.calls_to("add_chunk")] == [f"{cid}:{seq}" for seq in range(5)]
+    assert fake.max_concurrent_adds == 1
+    # and each chunk after the first was claimed in the transaction recording the one
+    # before: one claim and five recordings, where one chunk a call takes ten
+    assert len(commits) == 6
+
+
+def test_chunks_stop_going_on_when_the_budget_runs_out_and_none_is_left_claimed(uow_factory):
+    # Given a campaign of five chunks and a clock moving one second at each look
+    fake, settings = FakeProvider(), fast_settings()
+    cid = created(uow_factory, fake, settings, count=15, chunk_size=3)
+    # When a call has a budget of 2.5 seconds
+    nexts = add_chunks(cid, uow_factory, fake, settings, now=at(1), budget=2.5, clock=Ticks(1.0))
+    # Then it stops after some chunks, asking for the next add at once
+    assert nexts == [Next("add", cid)]
+    states = [c.state for c in chunk_rows(uow_factory, cid)]
+    done = states.count("added")
+    assert 1 <= done < 5 and states == ["added"] * done + ["pending"] * (5 - done)
+    # (no chunk is left claimed by a call that has returned: the next call takes the next one)
+    assert add_next_chunk(cid, uow_factory, fake, settings, now=at(2)) == [Next("add", cid)]
+    assert [c.state for c in chunk_rows(uow_factory, cid)].count("added") == done + 1
+
+
+def test_without_a_budget_one_chunk_is_added(sqlite_uow):
+    fake, settings = FakeProvider(), fast_settings()
+    cid = created(sqlite_uow, fake, settings, count=9, chunk_size=3)
+    assert add_chunks(cid, sqlite_uow, fake, settings, now=at(1)) == [Next("add", cid)]
+    assert [c.state for c in chunk_rows(sqlite_uow, cid)] == ["added", "pending", "pending"]
+
+
+class FailsThirdAdd(FakeProvider):
+    """Fails its third AddRecipients call with a temporary error (code 999)."""
+
+    def add_chunk(self, *args, **kwargs):
+        if len(self.calls_to("add_chunk")) == 2:
+            self.fail("add_chunk", "temporary", code=999)
+        return super().add_chunk(*args, **kwargs)
+
+
+def test_a_failure_while_going_on_returns_the_retry_with_its_backoff(sqlite_uow):
+    # Given a campaign of five chunks and a provider failing the third add
+    fake, settings = FailsThirdAdd(), fast_settings(retry_base_seconds=4.0, retry_cap_seconds=100.0)
+    cid = created(sqlite_uow, fake, settings, count=15, chunk_size=3)
+    # When one call has time for all of them
+    (retry,) = add_chunks(cid, sqlite_uow, fake, settings, now=at(1), budget=60.0)
+    # Then it stops at the failure and returns the retry with its backoff
+    assert retry.action == "add" and 0 <= retry.countdown <= 4.0
+    chunks = chunk_rows(sqlite_uow, cid)
+    assert [(c.state, c.retries) for c in chunks] == [("added", 0)] * 2 + [("pending", 1)] + [("pending", 0)] * 2
+    assert len(fake.calls_to("add_chunk")) == 3
+
+
+class ListPacer:
+    """A pacer whose waits come from a list (then 0), one lane, noting each acquire."""
+
+    lanes = 1
+
+    def __init__(self, waits):
+        self.waits, self.acquired = list(waits), 0
+
+    def acquire(self, key, rate_limit, rate_period, *, now=None) -> float:
+        self.acquired += 1
+        return self.waits.pop(0) if self.waits else 0.0
+
+    def first(self, key) -> bool:
+        return False
+
+
+def test_a_paced_campaign_passes_the_pace_gate_before_each_chunk_it_goes_on_with(sqlite_uow):
+    # Given a campaign sent message by message, whose pace allows two packets, then waits 7 s
+    fake, settings = FakeProvider(server_side_campaigns=False), fast_settings()
+    cid = created(sqlite_uow, fake, settings, count=15, chunk_size=3)
+    pacer = ListPacer([0.0, 0.0, 7.0])
+    # When one call has time for all of them
+    nexts = add_chunks(cid, sqlite_uow, fake, settings, now=at(1), pacer=pacer, budget=60.0)
+    # Then two chunks went, each through the gate, and the third waits for its slots
+    assert nexts == [Next("add", cid, countdown=7.0)]
+    assert pacer.acquired == 3
+    assert [c.state for c in chunk_rows(sqlite_uow, cid)] == ["added"] * 2 + ["pending"] * 3
+
+
+def test_two_calls_going_on_with_one_campaign_never_add_two_chunks_at_once(pg_url):
+    # Given a campaign of many chunks on PostgreSQL and a provider slow enough to overlap
+    engine = make_engine(pg_url, pool_size=4)
+    uow_factory = lambda: UnitOfWork(engine)  # noqa: E731
+    fake, settings = FakeProvider(add_delay=0.01), fast_settings()
+    try:
+        cid = created(uow_factory, fake, settings, count=40, chunk_size=2)
+        results: list[list] = []
+        barrier = threading.Barrier(2)
+
+        def worker():
+            barrier.wait()
+            results.append(add_chunks(cid, uow_factory, fake, settings, budget=60.0))
+
+        # When two workers go on with it at the same time (a duplicated task)
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        # Then one of them added every chunk, one at a time, each once; the other found it busy
+        assert sorted(results, key=len) == [[], [Next("launch", cid)]]
+        assert fake.max_concurrent_adds == 1 and len(fake.calls_to("add_chunk")) == 20
+        assert all((c.state, c.attempts) == ("added", 1) for c in chunk_rows(uow_factory, cid))
     finally:
         engine.dispose()
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from campaigns.services.chunks import add_next_chunk
+from campaigns.services.chunks import add_chunks
 from campaigns.services.create import create_at_provider
 from campaigns.services.follow import fetch_final_statuses, poll_campaigns
 from campaigns.services.launch import launch_campaign
@@ -33,6 +33,12 @@ if TYPE_CHECKING:
     from celery import Celery
 
 log = logging.getLogger(__name__)
+
+# An add task goes on with its campaign's next chunks in the same task (no hop through
+# the broker, and the next chunk claimed in the transaction recording the previous) for
+# at most this long, then hands the campaign back to the queue: other campaigns' tasks
+# and the tick wait at most about this long for a worker, and so does a warm shutdown.
+CONTINUE_SECONDS = 10.0
 
 # A database that is down, restarting or (SQLite) locked: the same call will work later.
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
@@ -54,7 +60,7 @@ def _add(ctx: WorkerContext, campaign_id: int):
     provider = ctx.provider_for(campaign_id)
     # Server-side campaigns (Mobizon) are paced by the provider; the others by our pacer.
     pacer = None if provider.server_side_campaigns else ctx.pacer()
-    return add_next_chunk(campaign_id, ctx.uow_factory, provider, ctx.settings, pacer=pacer)
+    return add_chunks(campaign_id, ctx.uow_factory, provider, ctx.settings, pacer=pacer, budget=CONTINUE_SECONDS)
 
 
 def _launch(ctx: WorkerContext, campaign_id: int):
