@@ -194,11 +194,14 @@ def main(argv: list[str] | None = None) -> None:
                   f"p50 {percentile(r['gaps'], 0.5) * 1000:.1f} ms, p95 {percentile(r['gaps'], 0.95) * 1000:.1f} ms "
                   f"(target <= 10)")
             if r["tasks"]:
-                task = sum(r["tasks"]) / len(r["tasks"]) * 1000
-                inside = task - provider * 1000
-                print(f"    of which inside the add task (claim, read, encode, parse, record, dispatch): "
-                      f"{inside:.1f} ms; between tasks (broker, pickup): {gap - inside:.1f} ms "
-                      f"(task mean {task:.1f} ms from the workers' logs)")
+                # An add task goes on with the campaign's next chunks (workers.tasks.CONTINUE_SECONDS):
+                # the workers' time per chunk is the tasks' total over the chunks.
+                per_chunk = sum(r["tasks"]) / r["chunks"] * 1000
+                inside = per_chunk - provider * 1000
+                print(f"    of which inside the add tasks (claim, read, encode, parse, record, dispatch): "
+                      f"{inside:.1f} ms; between tasks and chunks (broker, pickup): {gap - inside:.1f} ms "
+                      f"({len(r['tasks'])} add tasks for {r['chunks']} chunks, {per_chunk:.1f} ms of task a chunk "
+                      f"from the workers' logs)")
         else:
             throughput = r["chunks"] / r["wall"]
             ideal = 4 / latency
