@@ -484,3 +484,71 @@ def test_values_needing_escapes_survive_storage(engine, tmp_path):
     recipients, _, _ = stored(engine, campaign_id)
     assert recipients[0].raw_phone == f" +{phone(1)}\t"
     assert json.loads(recipients[0].fields) == {"name": name}
+
+
+# Values that PostgreSQL's text COPY must escape, and look-alikes of its NULL and end marker.
+ODD_VALUES = ["back\\slash", "tab\there", "new\nline", "carriage\rreturn", "both\r\nends", "\\N", "\\.", "end\\",
+              '"quoted"', "Айгерим Қасым", "😀", ""]
+
+
+def csv_cell(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+@pytest.mark.parametrize("text", ["Hi {name} {city}", "Hi"])
+@pytest.mark.parametrize("odd", ODD_VALUES)
+def test_values_needing_copy_escapes_are_stored_as_read(engine, tmp_path, text, odd):
+    # Given valid, invalid and duplicate rows whose phone cells and fields hold one escape
+    # case (a file each: one value to escape is enough to need the escaped path)
+    lines = ["phone,name,city"]
+    expected = {}
+    formatting = "".join(c for c in odd if c in "\\\t\r\n.")  # what a phone cell may hold around its digits
+    for i in range(6):
+        cells = {
+            "valid": (f"+{phone(i)}{formatting}" if i % 2 else f"+{phone(i)}", odd if i % 3 else "", odd + "!"),
+            "invalid": (f"bad {odd}" if i % 2 else "bad", "x", "y"),
+            "duplicate": (f"{formatting}{phone(i)}" if i == 5 else phone(i), "x", "y"),
+        }
+        for verdict, row in cells.items():
+            lines.append(",".join(map(csv_cell, row)))
+            expected[len(lines)] = (verdict, row)
+    path = tmp_path / "odd.csv"
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    campaign_id = new_campaign(engine, text)
+    # When it is ingested in chunks of 4
+    report = ingest_file(path, IngestOptions(text=text, country="KZ"), SETTINGS.with_(chunk_size=4), engine, campaign_id)
+    # Then every value reads back as it was in the file, and the chunks are numbered in file order
+    recipients, chunks, _ = stored(engine, campaign_id)
+    assert (report.rows, report.valid) == (18, 6)
+    assert len(recipients) == 18
+    by_row = {r.row_number: r for r in recipients}
+    for number, (verdict, (raw, name, city)) in expected.items():
+        got = by_row[number]
+        assert (got.verdict, got.raw_phone) == (verdict, raw), number
+        if verdict == "valid" and "{" in text:
+            assert json.loads(got.fields) == {"name": name, "city": city}
+        else:
+            assert got.fields is None
+    valid = [r for r in recipients if r.verdict == "valid"]
+    assert [r.chunk_seq for r in valid] == [0, 0, 0, 0, 1, 1]
+    assert [c.size for c in chunks] == [4, 2]
+
+
+def test_a_nul_character_is_refused_by_postgresql_naming_the_row(engine, tmp_path):
+    # Given an XLS whose row 3 holds a NUL character in its phone cell (CSV refuses NUL on reading)
+    from tests.corpus import write_xls
+
+    path = write_xls(tmp_path / "nul.xls", {"a": [["phone"], [f"+{phone(1)}"], ["+7701\x001234567"], [f"+{phone(2)}"]]})
+    campaign_id = new_campaign(engine)
+    options = IngestOptions(text="Hello")
+    if engine.dialect.name == "postgresql":
+        # When it is ingested into PostgreSQL, whose text cannot hold NUL,
+        # Then it is refused naming the row, and nothing is stored
+        with pytest.raises(FileRefused, match=r"nul.xls, row 3: a cell contains a NUL character"):
+            ingest_file(path, options, SETTINGS, engine, campaign_id)
+        assert count_stored(engine, campaign_id) == (0, 0)
+    else:
+        # SQLite stores the cell as read
+        ingest_file(path, options, SETTINGS, engine, campaign_id)
+        recipients, _, _ = stored(engine, campaign_id)
+        assert [(r.row_number, r.raw_phone, r.verdict) for r in recipients][1] == (3, "+7701\x001234567", "invalid")

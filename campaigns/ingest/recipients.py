@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from json.encoder import encode_basestring
 from operator import itemgetter
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from campaigns.ingest import segments as seg
 from campaigns.ingest.limits import FileRefused
@@ -53,9 +53,24 @@ MAX_PROBLEMS = 20
 MAX_SHOWN = 80  # characters of a phone cell shown in the report (the rejects file has them all)
 BATCH_ROWS = 10_000
 
-Row = tuple  # (campaign_id, row_number, raw_phone, phone, fields, verdict, reason, segments, chunk_seq)
-Sink = Callable[[list[Row]], None]
+Row = tuple
 ProblemHook = Callable[[int, str, str, Sequence[str]], None]
+
+
+class Sink(Protocol):
+    """Where ``Check`` puts a file's recipient rows, a block of rows at a time.
+
+    ``start(segments)`` comes first: an int for a plain campaign, whose valid rows all have
+    that many segments and no fields, and are ``(row_number, raw_phone, phone)``; None for
+    a template campaign, whose valid rows are ``(row_number, raw_phone, phone, fields,
+    segments)``. Then ``write(valid, others)`` for each block, both lists in file order:
+    the n-th valid row of the file (from 0) belongs to chunk ``n // chunk_size``; other
+    rows are ``(row_number, raw_phone, phone, verdict, reason)``, phone None when invalid.
+    """
+
+    def start(self, segments: int | None) -> None: ...
+
+    def write(self, valid: list[Row], others: list[Row]) -> None: ...
 
 
 def header_key(cell: str) -> str:
@@ -182,20 +197,16 @@ def first_row(rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]] | 
 
 @dataclass
 class Check:
-    """Checks the data rows of one file, calling ``sink`` with batches of recipient rows.
+    """Checks the data rows of one file, giving ``sink`` its recipient rows (see Sink).
 
-    Each recipient row is ``(campaign_id, row_number, raw_phone, phone, fields, verdict,
-    reason, segments, chunk_seq)``: valid rows get ``chunk_seq`` in file order (chunks of
-    ``chunk_size``), the first occurrence of a phone is the valid one and later ones are
-    duplicates naming its row. Rows with no content at all are skipped, not counted.
+    The first occurrence of a phone is the valid one and later ones are duplicates naming
+    its row. Rows with no content at all are skipped, not counted.
     """
 
     layout: Layout
     validator: PhoneValidator
     text: str
     mode: str = "keep"
-    chunk_size: int = 500
-    campaign_id: int | None = None
     sink: Sink | None = None
     on_problem: ProblemHook | None = None
     tally: Tally = field(default_factory=Tally)
@@ -217,27 +228,31 @@ class Check:
         message_segments, encoding = seg.count(message)
         check_many = self.validator.check_many
         setdefault = seen.setdefault
-        cid, size, phone = self.campaign_id, self.chunk_size, self.layout.phone_index
+        phone = self.layout.phone_index
+        sink = self.sink
+        if sink is not None:
+            sink.start(message_segments)
         valid = 0
         while True:
             block = list(islice(rows, BATCH_ROWS))
             if not block:
                 break
-            out: list[Row] = []
-            append = out.append
+            good: list[Row] = []
+            others: list[Row] = []
+            append = good.append
             raws = _phones(block, phone)
             for (number, cells), raw, (digits, reason) in zip(block, raws, check_many(raws)):
                 if digits is not None:
                     first = setdefault(int(digits), number)
                     if first == number:
-                        append((cid, number, raw, digits, None, VALID, None, message_segments, valid // size))
-                        valid += 1
+                        append((number, raw, digits))
                     else:
-                        append(self._duplicate(number, raw, digits, first, cells))
+                        others.append(self._duplicate(number, raw, digits, first, cells))
                 elif reason != EMPTY or _has_content(cells):
-                    append(self._invalid(number, raw, reason, cells))
-            if self.sink is not None:
-                self.sink(out)
+                    others.append(self._invalid(number, raw, reason, cells))
+            valid += len(good)
+            if sink is not None:
+                sink.write(good, others)
         tally.valid = valid
         if valid:
             tally.segments_total = valid * message_segments
@@ -264,33 +279,37 @@ class Check:
         fields_format = "{" + ",".join(f'"{name}":%s' for name in names) + "}"
         quote = encode_basestring
         reject = self.mode == "reject"
-        cid, size, phone = self.campaign_id, self.chunk_size, layout.phone_index
+        phone = layout.phone_index
         width = max((phone, *indexes)) + 1
         encodings = tally.encodings
+        sink = self.sink
+        if sink is not None:
+            sink.start(None)
         valid = total = largest = 0
         while True:
             block = list(islice(rows, BATCH_ROWS))
             if not block:
                 break
-            out: list[Row] = []
-            append = out.append
+            good: list[Row] = []
+            others: list[Row] = []
+            append = good.append
             raws = _phones(block, phone)
             for (number, cells), raw, (digits, reason) in zip(block, raws, check_many(raws)):
                 if len(cells) < width:
                     cells = cells + [""] * (width - len(cells))
                 if digits is None:
                     if reason != EMPTY or _has_content(cells):
-                        append(self._invalid(number, raw, reason, cells))
+                        others.append(self._invalid(number, raw, reason, cells))
                     continue
                 values = pick_fields(cells)
                 blank = not all(map(str.strip, values))
                 if blank and reject:
                     empty = _first_empty(names, values)
-                    append(self._invalid(number, raw, f"empty value for {{{empty}}}", cells))
+                    others.append(self._invalid(number, raw, f"empty value for {{{empty}}}", cells))
                     continue
                 first = setdefault(int(digits), number)
                 if first != number:
-                    append(self._duplicate(number, raw, digits, first, cells))
+                    others.append(self._duplicate(number, raw, digits, first, cells))
                     continue
                 if blank:
                     self._count_empty(names, values)
@@ -299,11 +318,10 @@ class Check:
                 total += parts
                 if parts > largest:
                     largest = parts
-                fields = fields_format % tuple(map(quote, values))
-                append((cid, number, raw, digits, fields, VALID, None, parts, valid // size))
-                valid += 1
-            if self.sink is not None:
-                self.sink(out)
+                append((number, raw, digits, fields_format % tuple(map(quote, values)), parts))
+            valid += len(good)
+            if sink is not None:
+                sink.write(good, others)
         tally.valid = valid
         tally.segments_total = total
         tally.segments_max = largest
@@ -313,13 +331,13 @@ class Check:
         tally.invalid += 1
         tally.invalid_by_reason[reason] = tally.invalid_by_reason.get(reason, 0) + 1
         self._problem(number, raw, reason, cells)
-        return (self.campaign_id, number, raw, None, None, INVALID, reason, None, None)
+        return (number, raw, None, INVALID, reason)
 
     def _duplicate(self, number: int, raw: str, digits: str, first: int, cells: Sequence[str]) -> Row:
         self.tally.duplicates += 1
         reason = f"duplicate of row {first}"
         self._problem(number, raw, reason, cells)
-        return (self.campaign_id, number, raw, digits, None, DUPLICATE, reason, None, None)
+        return (number, raw, digits, DUPLICATE, reason)
 
     def _count_empty(self, names: Sequence[str], values: Sequence[str]) -> None:
         empty = self.tally.empty_values

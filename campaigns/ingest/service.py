@@ -2,16 +2,14 @@
 recipients in chunks for an existing campaign (``ingest_file``).
 
 Storing a million rows must take seconds, so rows go to the database in batches through
-the driver itself: multi-row INSERTs on SQLite, ``COPY`` on PostgreSQL, in one transaction
-that also writes the chunks and the campaign's counts. A file refused half-way leaves
-nothing behind: the transaction is rolled back.
+the driver itself (campaigns.ingest.storage: multi-row INSERTs on SQLite, ``COPY`` on
+PostgreSQL), in one transaction that also writes the chunks and the campaign's counts. A
+file refused half-way leaves nothing behind: the transaction is rolled back.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import chain
@@ -28,6 +26,7 @@ from campaigns.ingest.readers import FileRefused, Limits, read_table
 from campaigns.ingest.recipients import Check, Layout, Sink, Tally, find_layout, first_row
 from campaigns.ingest.rejects import RejectsWriter
 from campaigns.ingest.report import FileInfo, IngestReport
+from campaigns.ingest.storage import recipient_writer
 from campaigns.settings import Settings
 from campaigns.store.models import Campaign, Chunk, Recipient
 
@@ -35,8 +34,6 @@ MAX_CHUNK = 500  # Mobizon: at most 500 recipients per addRecipients call (seed 
 TEMPLATE, MASS = 3, 2  # Mobizon campaign data[type]
 
 log = logging.getLogger(__name__)
-_SQLITE_ROWS_PER_INSERT = 500
-_COLUMNS = ("campaign_id", "row_number", "raw_phone", "phone", "fields", "verdict", "reason", "segments", "chunk_seq")
 
 
 @dataclass(frozen=True)
@@ -79,8 +76,8 @@ def ingest_file(
     with engine.connect() as conn:
         try:
             _claim(conn, campaign_id)
-            with _bulk_writer(conn) as write:
-                report = _check(path, options, settings, campaign_id=campaign_id, sink=write)
+            with recipient_writer(conn, campaign_id, _chunk_size(settings), path.name) as sink:
+                report = _check(path, options, settings, sink=sink)
             if not report.sendable:
                 raise FileRefused(path.name, report.refusal or "no valid recipients")
             _write_chunks(conn, campaign_id, report.valid, _chunk_size(settings))
@@ -125,7 +122,6 @@ def _check(
     options: IngestOptions,
     settings: Settings,
     *,
-    campaign_id: int | None = None,
     sink: Sink | None = None,
     rejects: RejectsWriter | None = None,
 ) -> IngestReport:
@@ -168,8 +164,6 @@ def _check(
             validator=validator,
             text=options.text,
             mode=options.placeholders,
-            chunk_size=_chunk_size(settings),
-            campaign_id=campaign_id,
             sink=sink,
             on_problem=rejects.write if rejects is not None else None,
         )
@@ -263,82 +257,3 @@ def _write_chunks(conn: sqlalchemy.Connection, campaign_id: int, valid: int, siz
             for seq in range(-(-valid // size))
         ],
     )
-
-
-class _bulk_writer:
-    """A context manager giving the ``write(batch)`` that stores recipient rows in bulk."""
-
-    def __init__(self, conn: sqlalchemy.Connection):
-        self._conn = conn
-        self._stack = ExitStack()
-
-    def __enter__(self) -> Sink:
-        dbapi = self._conn.connection.driver_connection
-        dialect = self._conn.dialect.name
-        if dialect == "postgresql":
-            # Binary COPY: half the client's formatting time and less parsing for the server.
-            # Its values must match the columns' types exactly, so they come from the catalog.
-            types = dict(
-                self._conn.exec_driver_sql(
-                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
-                    "WHERE attrelid = 'recipients'::regclass AND attnum > 0 AND NOT attisdropped"
-                ).all()
-            )
-            cursor = self._stack.enter_context(dbapi.cursor())
-            copy = self._stack.enter_context(
-                cursor.copy(f"COPY recipients ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)")
-            )
-            copy.set_types([types[column] for column in _COLUMNS])
-            write_row = copy.write_row
-
-            def write(batch: list[tuple]) -> None:
-                for row in batch:
-                    write_row(row)
-
-            return write
-        if dialect == "sqlite":
-            return self._stack.enter_context(_SqliteRows(dbapi)).write
-        raise ValueError(f"bulk ingestion into {dialect} is not supported (SQLite and PostgreSQL are)")
-
-    def __exit__(self, *exc) -> bool:
-        return self._stack.__exit__(*exc)
-
-
-class _SqliteRows:
-    """Rows inserted by multi-row INSERT statements (500 rows each, fewer when SQLite
-    allows fewer bound parameters): measured at half the time of ``executemany``, whose
-    per-row statement reset and step dominate."""
-
-    def __init__(self, dbapi):
-        self._cursor = dbapi.cursor()
-        limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._per = max(1, min(limit // len(_COLUMNS), _SQLITE_ROWS_PER_INSERT))
-        columns = ", ".join(_COLUMNS)
-        one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
-        self._one = f"INSERT INTO recipients ({columns}) VALUES {one}"
-        self._many = f"INSERT INTO recipients ({columns}) VALUES " + ", ".join([one] * self._per)
-        self._pending: list[tuple] = []
-
-    def write(self, batch: list[tuple]) -> None:
-        pending = self._pending
-        pending.extend(batch)
-        per = self._per
-        if len(pending) < per:
-            return
-        execute, many = self._cursor.execute, self._many
-        whole = len(pending) - len(pending) % per
-        for start in range(0, whole, per):
-            execute(many, list(chain.from_iterable(pending[start:start + per])))
-        del pending[:whole]
-
-    def __enter__(self) -> "_SqliteRows":
-        return self
-
-    def __exit__(self, failed, *exc) -> None:
-        """Insert the rows left over, unless the caller failed (it rolls back)."""
-        try:
-            if self._pending and failed is None:
-                self._cursor.executemany(self._one, self._pending)
-            self._pending = []
-        finally:
-            self._cursor.close()
