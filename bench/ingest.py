@@ -248,10 +248,14 @@ def _ingest(database: str, path: Path, params: dict) -> dict:
     from campaigns.store.models import Campaign
 
     if database == "sqlite":
-        db = DATA / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        url, drop = f"sqlite:///{db}", None
+        db = DATA / f"bench-{os.getpid()}.db"  # a file of its own: several runs may share the machine
+
+        def drop() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+        drop()
+        url = f"sqlite:///{db}"
     else:
         url, drop = _scratch_pg(params["pg_url"])
     try:
