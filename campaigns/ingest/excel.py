@@ -165,6 +165,9 @@ def _numbered_rows(
                 cells.pop()
             if not cells:
                 continue
+            if "\x00" in "".join(cells):
+                # As for CSV: a NUL is binary data in a text cell, and PostgreSQL text cannot hold it.
+                raise FileRefused(label, "a cell contains a NUL character (binary data in a text cell)", number)
             if number > limits.max_rows:
                 raise FileRefused(label, f"more than {limits.max_rows:,} rows (the limit)")
             yield number, cells
