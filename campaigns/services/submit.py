@@ -19,7 +19,7 @@ from campaigns.providers.smsc.checks import chunk_size as paced_chunk_size
 from campaigns.services.moves import move_campaign, utcnow
 from campaigns.services.next import Next
 from campaigns.settings import Settings
-from campaigns.store.models import Campaign
+from campaigns.store.models import Campaign, Chunk, Recipient
 from campaigns.store.uow import UnitOfWork
 
 __all__ = ["SubmitRequest", "SubmitResult", "submit_campaign", "InvalidCampaign", "FileRefused"]
@@ -129,7 +129,13 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
 
 
 def _remove_draft(uow_factory, campaign_id: int) -> None:
-    # Recipients and chunks go with it (ON DELETE CASCADE); ingest_file rolled back its own.
+    # ingest_file removed its own rows; recipients carry no foreign key (bulk-load speed), so
+    # any left by a crash between the two are deleted here explicitly, with the draft.
     with uow_factory() as uow:
-        uow.session.execute(delete(Campaign).where(Campaign.id == campaign_id, Campaign.state == S.DRAFT.value))
+        gone = uow.session.execute(
+            delete(Campaign).where(Campaign.id == campaign_id, Campaign.state == S.DRAFT.value)
+        ).rowcount
+        if gone:
+            uow.session.execute(delete(Recipient).where(Recipient.campaign_id == campaign_id))
+            uow.session.execute(delete(Chunk).where(Chunk.campaign_id == campaign_id))
         uow.commit()
