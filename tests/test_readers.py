@@ -717,3 +717,16 @@ def test_rows_not_read_to_the_end_leave_no_file_open(tmp_path):
     table = read_table(path)
     assert next(table.rows)[0] == 1
     del table
+
+
+@pytest.mark.parametrize("content", [b"\xe9", b"+77011234567\n\xe9", b"+77011234567\r\n\xd0"])
+def test_a_file_ending_in_half_a_character_is_refused_naming_its_row(tmp_path, content):
+    # Given a file whose last byte starts a UTF-8 character that never ends (found by fuzzing:
+    # the decoder's final chunk was empty and the line splitter indexed into it)
+    path = tmp_path / "cut.csv"
+    path.write_bytes(content)
+    # When it is read, Then it is refused in one line naming the file and the row
+    with pytest.raises(FileRefused) as refused:
+        list(read_table(path).rows)
+    message = str(refused.value)
+    assert message.startswith("cut.csv, row ") and "cannot be decoded" in message and "\n" not in message

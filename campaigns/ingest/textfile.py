@@ -242,7 +242,7 @@ def _whole_lines(text: str) -> str:
 
 def _end_of_last_line(text: str) -> int:
     end = max(text.rfind("\n"), text.rfind("\r"))
-    if end == len(text) - 1 and text[end] == "\r":
+    if end >= 0 and end == len(text) - 1 and text[end] == "\r":
         # the \n of a \r\n may be in the next chunk: keep this line for later
         end = max(text.rfind("\n", 0, end), text.rfind("\r", 0, end))
     return end + 1
