@@ -730,3 +730,18 @@ def test_a_file_ending_in_half_a_character_is_refused_naming_its_row(tmp_path, c
         list(read_table(path).rows)
     message = str(refused.value)
     assert message.startswith("cut.csv, row ") and "cannot be decoded" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("offset, value", [(0x30, b"\xff\xff\xff\x7f"), (0x4C, b"\x05\x00\x00\x00")])
+def test_a_damaged_xls_structure_is_refused_before_calamine_reads_it(tmp_path, offset, value):
+    # Given an XLS whose compound-file header is damaged (fuzzing found damaged sector tables
+    # that made calamine allocate 4 GiB and abort the whole process)
+    good = tmp_path / "good.xls"
+    corpus.write_xls(good, {"s": [["phone"], ["+77011234567"]]})
+    data = bytearray(good.read_bytes())
+    data[offset : offset + len(value)] = value
+    path = tmp_path / "damaged.xls"
+    path.write_bytes(bytes(data))
+    # When it is read with the default engine, Then it is refused in one line
+    with pytest.raises(FileRefused, match=r"^damaged.xls: not a readable XLS file \(damaged: "):
+        list(read_table(path).rows)

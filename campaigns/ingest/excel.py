@@ -233,6 +233,22 @@ def _number_text(number: float) -> str:
 # --- engines: each lists the sheet names, and yields a sheet's rows of raw values
 
 
+def _check_compound_file(path: Path, label: str) -> None:
+    """Refuse an XLS whose compound-file structure is damaged, before calamine reads it.
+
+    calamine trusts the sector tables of an XLS: a damaged one made it try to allocate
+    4 GiB and abort the process (found by fuzzing), which no ``except`` can catch.
+    xlrd's pure-Python reader of the same structure checks it and raises instead.
+    """
+    from xlrd import compdoc
+
+    try:
+        compdoc.CompDoc(path.read_bytes(), logfile=io.StringIO())
+    except Exception as exc:  # noqa: BLE001 - xlrd asserts, recurses and indexes on damage
+        detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise FileRefused(label, f"not a readable XLS file (damaged: {detail})") from None
+
+
 def _calamine_book(path: Path, kind: str):
     from python_calamine import CalamineWorkbook
 
@@ -245,6 +261,8 @@ def _calamine_book(path: Path, kind: str):
 
 
 def _calamine_names(path: Path, label: str, kind: str) -> list[str]:
+    if kind == "xls":
+        _check_compound_file(path, label)
     with _parser_errors(label, kind), _calamine_book(path, kind) as book:
         return list(book.sheet_names)
 
