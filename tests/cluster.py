@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from campaigns.services.status import campaign_status
+from campaigns.store.uow import UnitOfWork
+
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
 
 
@@ -176,3 +179,17 @@ class RedisServer:
             self.popen.kill()
             self.popen.wait(timeout=10)
         self.popen = None
+
+
+def wait_for(engine, campaign_id: int, condition, timeout: float, what: str) -> dict:
+    """Poll the campaign's status until ``condition`` holds; fail fast when it stopped."""
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = campaign_status(campaign_id, lambda: UnitOfWork(engine))
+        if condition(status):
+            return status
+        if status["state"] in ("failed", "paused", "cancelled"):
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"campaign {campaign_id} did not reach {what}: {status}")

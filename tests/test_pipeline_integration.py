@@ -25,7 +25,7 @@ from campaigns.store.engine import make_engine, upgrade
 from campaigns.store.models import Chunk, Recipient
 from campaigns.store.uow import UnitOfWork
 from tests import services
-from tests.cluster import Cluster, RedisServer, clean_env, submit
+from tests.cluster import Cluster, RedisServer, clean_env, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.postgres]
 
@@ -176,19 +176,6 @@ def _no_faults(simulator):
 
 
 # -- helpers -----------------------------------------------------------------------------
-def wait_for(engine, campaign_id: int, condition, timeout: float, what: str) -> dict:
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        status = campaign_status(campaign_id, lambda: UnitOfWork(engine))
-        if condition(status):
-            return status
-        if status["state"] in ("failed", "paused", "cancelled"):
-            break
-        time.sleep(0.2)
-    raise AssertionError(f"campaign {campaign_id} did not reach {what}: {status}")
-
-
 def run_campaign(env, engine, tmp_path: Path, *, valid: int, seed: int) -> tuple[dict, RecipientFile]:
     source = write_cp1251_file(tmp_path / f"recipients-{seed}.csv", valid, invalid=37, duplicates=23, seed=seed)
     printed = submit(env, source.path, "--text", "Здравствуйте, {name}! Ваш код {code}", "--provider", "mobizon",

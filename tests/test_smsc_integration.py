@@ -7,20 +7,17 @@ exactly once, at no more than the campaign's pace, and followed to its final sta
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 from sqlalchemy import select
 
-from campaigns.services.status import campaign_status
 from campaigns.simulator.faults import FaultRule
 from campaigns.simulator.server import SimulatorServer
 from campaigns.simulator.smsc import SmscConfig, SmscSimulator, create_smsc_app
 from campaigns.store.engine import make_engine, upgrade
 from campaigns.store.models import Recipient
-from campaigns.store.uow import UnitOfWork
 from tests import services
-from tests.cluster import Cluster, clean_env, submit
+from tests.cluster import Cluster, clean_env, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.postgres]
 
@@ -70,19 +67,6 @@ def cluster(tmp_path_factory, database, smsc):
         cluster.stop()
         client.flushdb()
         client.close()
-
-
-def wait_for(engine, campaign_id: int, condition, timeout: float, what: str) -> dict:
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        status = campaign_status(campaign_id, lambda: UnitOfWork(engine))
-        if condition(status):
-            return status
-        if status["state"] in ("failed", "paused", "cancelled"):
-            break
-        time.sleep(0.2)
-    raise AssertionError(f"campaign {campaign_id} did not reach {what}: {status}")
 
 
 def busiest(times: list[float], span: float) -> int:
