@@ -94,6 +94,35 @@ def _claim_pending_statement(paced: bool):
 
 
 @functools.cache
+def _claim_following_statement():
+    """Claim the lowest pending chunk while the caller's own chunk (held_id, its token) is
+    the campaign's only one adding: the caller sends the new one only after that one's
+    answer, so the provider still sees one add at a time. Binds cid, now, held_id, token."""
+    ch = chunks_t.c
+    cid, now = bindparam("cid"), bindparam("now", type_=ch.state_changed_at.type)
+    held_id = bindparam("held_id")
+    other, held = chunks_t.alias("other"), chunks_t.alias("held")
+    others_in_flight = exists().where(
+        other.c.campaign_id == cid, other.c.state == C.ADDING.value, other.c.id != held_id
+    )
+    still_held = exists().where(
+        held.c.id == held_id, held.c.state == C.ADDING.value, held.c.attempts == bindparam("token")
+    )
+    lowest_pending = (
+        select(ch.id).where(ch.campaign_id == cid, ch.state == C.PENDING.value).order_by(ch.seq).limit(1)
+        .scalar_subquery()
+    )
+    due = (ch.retry_at.is_(None)) | (ch.retry_at <= now)
+    return (
+        update(chunks_t)
+        .where(ch.id == lowest_pending, ch.state == C.PENDING.value, due, still_held, ~others_in_flight,
+               _campaign_adding(cid))
+        .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
+        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
+    )
+
+
+@functools.cache
 def _reclaim_stale_statement():
     """Reclaim the campaign's chunk left `adding` since before ``cutoff`` (adding -> adding),
     to resend it. Binds cid, now, cutoff."""
@@ -155,6 +184,27 @@ def claim_with_rows(
     rows = _chunk_recipients(session, campaign_id, claim.seq)
     claim = replace(claim, first_row=rows[0][1].row_number if rows else None,
                     last_row=rows[-1][1].row_number if rows else None)
+    return HeldChunk(claim, rows)
+
+
+def claim_following(session: Session, held: ChunkClaim, now: datetime) -> HeldChunk | None:
+    """Claim the campaign's next pending chunk while ``held`` (still adding, ours) is in
+    flight, and read its recipients; None when there is none due, the campaign left
+    ``adding``, or ``held`` is no longer ours. The caller must not send it before
+    ``held``'s answer (AddRecipients locks the campaign: one add at a time)."""
+    check_chunk_move(C.PENDING, C.ADDING)
+    row = session.execute(
+        _claim_following_statement(),
+        {"cid": held.campaign_id, "now": now, "held_id": held.chunk_id, "token": held.token},
+    ).first()
+    if row is None:
+        return None
+    chunk_id, seq, attempts, maybe_sent = row
+    rows = _chunk_recipients(session, held.campaign_id, seq)
+    claim = replace(
+        held, chunk_id=chunk_id, seq=seq, token=attempts, resend=bool(maybe_sent),
+        first_row=rows[0][1].row_number if rows else None, last_row=rows[-1][1].row_number if rows else None,
+    )
     return HeldChunk(claim, rows)
 
 
