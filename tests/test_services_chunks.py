@@ -402,6 +402,26 @@ def test_chunks_stop_going_on_when_the_budget_runs_out_and_none_is_left_claimed(
     assert [c.state for c in chunk_rows(uow_factory, cid)].count("added") == done + 1
 
 
+@pytest.mark.parametrize("waiting, added", [(True, 1), (False, 5)])
+def test_after_its_turn_a_call_hands_the_campaign_back_only_when_others_wait(sqlite_uow, waiting, added):
+    # Given a campaign of five chunks, a call with a long budget whose turn is already over
+    fake, settings = FakeProvider(), fast_settings()
+    cid = created(sqlite_uow, fake, settings, count=15, chunk_size=3)
+    looks = []
+
+    def others_waiting() -> bool:
+        looks.append(1)
+        return waiting
+
+    # When it adds the campaign's chunks
+    nexts = add_chunks(cid, sqlite_uow, fake, settings, now=at(1), budget=60.0, clock=lambda: 0.0, turn=0.0,
+                       others_waiting=others_waiting)
+    # Then it stops after one chunk when other work waits, else goes on to the end
+    assert nexts == ([Next("add", cid)] if waiting else [Next("launch", cid)])
+    assert [c.state for c in chunk_rows(sqlite_uow, cid)] == ["added"] * added + ["pending"] * (5 - added)
+    assert looks
+
+
 def test_without_a_budget_one_chunk_is_added(sqlite_uow):
     fake, settings = FakeProvider(), fast_settings()
     cid = created(sqlite_uow, fake, settings, count=9, chunk_size=3)

@@ -85,6 +85,31 @@ def test_dispatcher_sends_ids_only_as_json_with_a_capped_countdown():
         client.close()
 
 
+@pytest.mark.redis
+def test_dispatcher_tells_whether_a_task_waits_for_a_worker():
+    import redis
+
+    url = services.redis_url().rsplit("/", 1)[0] + "/10"  # a database only this test uses (flushed)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    app = make_celery(Settings(broker_url=url))
+    try:
+        dispatcher = CeleryDispatcher(app)
+        # Given empty queues, nobody waits
+        assert dispatcher.waiting() is False
+        # When a step is dispatched, it waits in the work queue
+        dispatcher.schedule(Next("add", 42))
+        assert dispatcher.waiting() is True
+        # and a tick waiting alone counts too
+        client.delete(constants.QUEUE_WORK)
+        client.lpush(constants.QUEUE_TICK, b"{}")
+        assert dispatcher.waiting() is True
+    finally:
+        app.close()
+        client.flushdb()
+        client.close()
+
+
 def test_log_records_are_redacted_message_arguments_and_tracebacks():
     # Given a logger whose handler carries the redacting filter
     stream = io.StringIO()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Iterable, Protocol
 
-from workers.constants import MAX_COUNTDOWN, QUEUE_WORK, TASK_FOR_ACTION
+from workers.constants import MAX_COUNTDOWN, QUEUE_WORK, QUEUES, TASK_FOR_ACTION
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -66,3 +66,11 @@ class CeleryDispatcher:
             retry=True,
             retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
         )
+
+    def waiting(self) -> bool:
+        """True when a task waits in a queue for a worker (one broker round trip a queue).
+        Raises kombu's errors when the broker cannot be reached."""
+        with self.app.pool.acquire(block=True) as conn:
+            channel = conn.default_channel
+            # not passive: a queue nobody consumed yet is empty, not an error (a no-op on Redis)
+            return any(channel.queue_declare(queue=q).message_count for q in QUEUES)

@@ -63,11 +63,15 @@ def add_chunks(
     pacer=None,
     budget: float = 0.0,
     clock: Callable[[], float] = time.monotonic,
+    turn: float | None = None,
+    others_waiting: Callable[[], bool] | None = None,
 ) -> list[Next]:
     """``add_next_chunk``, going on with the campaign's next chunks in this call while
     ``budget`` seconds (by ``clock``) have not run out, as long as each chunk is followed
     by exactly [Next("add")] at once. Returns what ``add_next_chunk`` returns for the last
-    chunk: [Next("add")] when the budget ran out with chunks left.
+    chunk: [Next("add")] when the budget ran out with chunks left. With ``turn`` and
+    ``others_waiting``, it also stops once ``turn`` seconds have passed and
+    ``others_waiting()`` says other work waits for this worker (campaigns take turns).
 
     Chunks still go one at a time, each sent as soon as the previous one's answer is in;
     the hop through the broker is saved. Without a pacer they go through
@@ -76,17 +80,23 @@ def add_chunks(
     passes the pace gate before each chunk, and returns at once whenever its lanes open
     (the extra steps must be dispatched) or it has to wait. Raises only on database errors.
     """
-    deadline = clock() + budget
+    started = clock()
+    deadline = started + budget
+
+    def keep_going() -> bool:
+        at = clock()
+        if at >= deadline:
+            return False
+        return turn is None or others_waiting is None or at < started + turn or not others_waiting()
+
     paced = pacer is not None and not provider.server_side_campaigns
     go_on = [Next("add", campaign_id)]
     while True:
         if paced:
             nexts = _add_one(campaign_id, uow_factory, provider, settings, now, pacer)
         else:
-            nexts = add_pipelined(
-                campaign_id, uow_factory, provider, settings, now=now, go_on=lambda: clock() < deadline
-            )
-        if nexts != go_on or clock() >= deadline:
+            nexts = add_pipelined(campaign_id, uow_factory, provider, settings, now=now, go_on=keep_going)
+        if nexts != go_on or not keep_going():
             return nexts
 
 
