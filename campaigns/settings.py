@@ -51,6 +51,8 @@ class Settings:
     max_rows: int = 2_000_000
     max_inflate_ratio: int = 100  # XLSX parts inflating beyond this ratio are refused (zip bomb)
     max_inflated_bytes: int = 1024 * 1024 * 1024
+    # files at least this large have their phones checked by a helper process (0: never)
+    check_helper_bytes: int = 4 * 1024 * 1024
     # pipeline (issue 4)
     pause_after_permanent_failures: float = 0.5  # share of a campaign's recipients
     max_transport_retries: int = 8
@@ -91,6 +93,7 @@ class Settings:
             max_rows=_int(env, "CAMPAIGNS_MAX_ROWS", d.max_rows),
             max_inflate_ratio=_int(env, "CAMPAIGNS_MAX_INFLATE_RATIO", d.max_inflate_ratio),
             max_inflated_bytes=_int(env, "CAMPAIGNS_MAX_INFLATED_BYTES", d.max_inflated_bytes),
+            check_helper_bytes=_int(env, "CAMPAIGNS_CHECK_HELPER_BYTES", d.check_helper_bytes),
             pause_after_permanent_failures=_float(
                 env, "CAMPAIGNS_PAUSE_AFTER_FAILURES", d.pause_after_permanent_failures
             ),

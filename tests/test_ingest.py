@@ -161,14 +161,15 @@ def test_verdicts_reasons_and_row_numbers(tmp_path):
     assert report.sendable and report.refusal is None
 
 
+@pytest.mark.parametrize("helper_bytes", [0, 1], ids=["checked-here", "checked-by-helper-process"])
 @pytest.mark.parametrize("text", ["Hello", "Hello {name}"])
-def test_rows_across_phone_batches_keep_order_numbers_and_first_occurrences(tmp_path, text):
-    # Given more rows than one batch of phones (10,000), with duplicates reaching back across
-    # batches, spreadsheet floats, invalid and non-ASCII cells
-    from campaigns.ingest.recipients import BATCH_ROWS
+def test_rows_across_phone_batches_keep_order_numbers_and_first_occurrences(tmp_path, text, helper_bytes):
+    # Given more rows than four batches of phones (10,000 each), with duplicates reaching back
+    # across batches, spreadsheet floats, invalid and non-ASCII cells
+    from campaigns.ingest.checking import BATCH_ROWS
 
     lines, expected = ["phone;name"], []
-    for i in range(BATCH_ROWS + 2_500):
+    for i in range(4 * BATCH_ROWS + 2_500):
         row = i + 2
         if i % 997 == 5:
             cell, verdict = "нет", "not a number"
@@ -183,9 +184,9 @@ def test_rows_across_phone_batches_keep_order_numbers_and_first_occurrences(tmp_
     path = tmp_path / "many.csv"
     path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
     rows = []
-    report = validate_file(
-        path, IngestOptions(text=text, country="KZ"), SETTINGS, rejects=_Collect(rows)
-    )
+    # When it is checked here, or by a helper process (files from 1 byte on)
+    settings = SETTINGS.with_(check_helper_bytes=helper_bytes)
+    report = validate_file(path, IngestOptions(text=text, country="KZ"), settings, rejects=_Collect(rows))
     # Then every row keeps its number; later occurrences name the row of the first one
     first_row = {}
     problems = []

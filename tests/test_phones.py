@@ -8,6 +8,7 @@ import random
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import phonenumbers
 import pytest
@@ -343,6 +344,10 @@ def test_verdicts_are_identical_to_phonenumbers_on_a_large_random_sample():
     # And the batch API gives the same verdicts over the same inputs, in batches of varied sizes
     batch_mismatches = _batch_mismatches(validators, expected_by_input)
     assert not batch_mismatches, f"{len(batch_mismatches)} batch mismatches, first: {batch_mismatches[:10]}"
+    # And so do validators with lanes for every calling code of the sample (phone_lanes)
+    lane_mismatches, lane_hits = _lane_mismatches(expected_by_input)
+    assert not lane_mismatches, f"{len(lane_mismatches)} lane mismatches, first: {lane_mismatches[:10]}"
+    assert lane_hits > tally["valid"] * 0.3, (lane_hits, tally["valid"])
     # And the sample exercised every outcome, most calling codes, and many distinct numbers
     assert sum(tally.values()) >= SAMPLE_SIZE
     assert tally["valid"] > SAMPLE_SIZE * 0.3
@@ -373,6 +378,29 @@ def _batch_mismatches(validators, expected_by_input) -> list:
                 if not verdict == single == expected
             )
     return mismatches
+
+
+def _lane_mismatches(expected_by_input) -> tuple[list, int]:
+    """check_many with lanes built up front: without a default region for every calling code
+    (in groups of 60 codes), with each default region for its own code and the 10 codes
+    most common among its inputs. Returns the mismatches and the cells lanes decided."""
+    by_region: dict[str | None, list[tuple[str, str, tuple]]] = {}
+    for raw, region, normalized, junk_reason, code in _cases(seed=20240611, count=SAMPLE_SIZE):
+        expected = (None, junk_reason) if normalized is None else expected_by_input[(normalized, region)]
+        by_region.setdefault(region, []).append((raw, str(code), expected))
+    mismatches, hits = [], 0
+    for region, items in by_region.items():
+        codes = [code for code, _ in Counter(code for _, code, _ in items).most_common()]
+        groups = [codes[i:i + 60] for i in range(0, len(codes), 60)] if region is None else [codes[:10]]
+        for group in groups:
+            validator = PhoneValidator(region, lane_codes=group)
+            batch = [item for item in items if item[1] in group] if region is None else items
+            got = validator.check_many([raw for raw, _, _ in batch])
+            hits += validator.lane_hits
+            mismatches.extend(
+                (raw, region, verdict, expected) for (raw, _, expected), verdict in zip(batch, got) if verdict != expected
+            )
+    return mismatches, hits
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from campaigns.ingest.phone_lanes import Lanes, build_lanes
 from campaigns.ingest.phone_tables import (
     MAX_INPUT_LENGTH,
     MAX_NSN_LENGTH,
@@ -85,22 +86,36 @@ _ASCII_FORMATTING = "".join(char for char in _FORMATTING if char.isascii()).enco
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d+", re.ASCII)
 # A phone stored as a number and written out as a float: the integer it holds.
 _FLOAT = re.compile(r"(\+?\d+)\.0+", re.ASCII)
+LEARN_AFTER = 200  # valid numbers of a calling code taking the Python way before it gets lanes
+MAX_LANE_CODES = 8
 _SEPARATOR = "\x00"  # joins a batch's cells: never formatting, and a cell holding it is caught
 
 
 class PhoneValidator:
     """Normalizes and validates phone numbers; see the module docstring for the exact rules."""
 
-    def __init__(self, default_region: str | None = None):
+    def __init__(self, default_region: str | None = None, *, lane_codes: Sequence[str] = ()):
         """default_region: ISO 3166 alpha-2 code (e.g. "KZ") for national formats, or None.
+        lane_codes: calling codes given lanes from the start (campaigns.ingest.phone_lanes),
+        besides the default region's own; others get theirs as check_many meets them.
 
         Raises ValueError for a region phonenumbers does not know.
         """
         self._codes: CallingCodes = calling_codes()
         self._prefixes: CallingCodePrefixes = calling_code_prefixes()
         self._region: RegionRules | None = None
+        self.region: str | None = None  # the default region as given to region_rules
         if default_region is not None:
-            self._region = region_rules(default_region.strip().upper())
+            self.region = default_region.strip().upper()
+            self._region = region_rules(self.region)
+        home = [self._region.calling_code] if self._region is not None else []
+        self._lane_codes: list[str] = [c for c in dict.fromkeys([*home, *lane_codes]) if self._codes[c] is not None]
+        self.lane_hits = 0  # cells check_many decided by a lane
+        self._walked: dict[str, int] = {}  # calling code -> valid numbers that took the Python way
+        self._lanes: Lanes | None = self._build_lanes()
+
+    def _build_lanes(self) -> "Lanes | None":
+        return build_lanes(self._region, [self._codes[c] for c in self._lane_codes])
 
     def check(self, raw: str) -> Verdict:
         """(digits-only international number, None) when valid, else (None, reason)."""
@@ -141,16 +156,71 @@ class PhoneValidator:
         ``check``'s own path. The parsed numbers are then judged by calling code and length,
         each group's validity expression run over the group by ``map`` in C.
         """
+        digits, reasons = self.digits_many(raws)
+        refusals = iter(reasons)
+        return [(found, None) if found else (None, next(refusals)) for found in digits]
+
+    def digits_many(self, raws: Sequence[str]) -> tuple[list[str], list[str]]:
+        """check_many's verdicts in a compact form: the digits of each cell ("" when it is
+        invalid), and the reasons of the invalid cells in their order.
+
+        Cells whose cleaned form a lane decides (campaigns.ingest.phone_lanes), spreadsheet
+        floats included, take no step in Python; the others take the parsing steps.
+        """
         count = len(raws)
         joined = _SEPARATOR.join(raws)
         try:
             cleaned = joined.encode().translate(None, _ASCII_FORMATTING).decode()
         except UnicodeError:  # a lone surrogate (never from a decoded file): one at a time
-            return list(map(self.check, raws))
+            return _compact(list(map(self.check, raws)))
         pieces = cleaned.split(_SEPARATOR)
         if len(pieces) != count:  # a cell held the separator itself
-            return list(map(self.check, raws))
+            return _compact(list(map(self.check, raws)))
         all_ascii = cleaned.isascii()
+        lanes = self._lanes
+        if lanes is None:
+            return _compact(self._walk(pieces, raws, all_ascii))
+        prepends = lanes.prepends
+        digits = [
+            prepends[m.lastindex] + m[m.lastindex] if m is not None else ""  # type: ignore[index]
+            for m in map(lanes.pattern.fullmatch, pieces)
+        ]
+        misses = [i for i, found in enumerate(digits) if not found]
+        hits = count - len(misses)
+        misses, hits = self._floats(misses, digits, pieces, raws, lanes, hits)
+        self.lane_hits += hits
+        reasons: list[str] = []
+        if misses:
+            walked = self._walk([pieces[i] for i in misses], [raws[i] for i in misses], all_ascii)
+            for i, (found, reason) in zip(misses, walked):
+                if found is None:
+                    reasons.append(reason)  # type: ignore[arg-type]
+                else:
+                    digits[i] = found
+        return digits, reasons
+
+    @staticmethod
+    def _floats(
+        misses: list[int], digits: list[str], pieces: list[str], raws: Sequence[str], lanes: Lanes, hits: int
+    ) -> tuple[list[int], int]:
+        """Spreadsheet floats written as they are (``77011234567.0``: nothing was cleaned off)
+        are read as the integer before the dot, as _walk reads them: through the lanes."""
+        fullmatch, prepends, left = lanes.pattern.fullmatch, lanes.prepends, []
+        for i in misses:
+            piece = pieces[i]
+            if "." in piece:
+                as_float = _FLOAT.fullmatch(piece)
+                if as_float is not None and piece == raws[i]:
+                    m = fullmatch(as_float.group(1))
+                    if m is not None:
+                        digits[i] = prepends[m.lastindex] + m[m.lastindex]  # type: ignore[index]
+                        hits += 1
+                        continue
+            left.append(i)
+        return left, hits
+
+    def _walk(self, pieces: list[str], raws: Sequence[str], all_ascii: bool) -> list[Verdict]:
+        """check_many's verdicts of cleaned cells, through the parsing steps in Python."""
         parse, international, national, zero_zero = self._parse, self._international, self._national, self._zero_zero
         region = self._region
         found: list[Parsed] = []
@@ -179,7 +249,23 @@ class PhoneValidator:
                 append(national(digits, region) if region is not None else international(digits))
             else:
                 append(zero_zero(digits))
-        return [item if item[0] is None else _validity(*item) for item in found]
+        verdicts = [item if item[0] is None else _validity(*item) for item in found]
+        self._learn(found, verdicts)
+        return verdicts
+
+    def _learn(self, found: list[Parsed], verdicts: list[Verdict]) -> None:
+        """Count the calling codes of the valid numbers that took the Python way, and give
+        a code its lanes once the file shows it is common (LEARN_AFTER such numbers)."""
+        seen = self._walked
+        for (code, _), (digits, _) in zip(found, verdicts):
+            if digits is not None:
+                seen[code.code] = seen.get(code.code, 0) + 1  # type: ignore[union-attr]
+        common = [code for code, number in seen.items() if number >= LEARN_AFTER and code not in self._lane_codes]
+        if common and len(self._lane_codes) < MAX_LANE_CODES:
+            self._lane_codes.extend(common[: MAX_LANE_CODES - len(self._lane_codes)])
+            self._lanes = self._build_lanes()
+            for code in common:
+                seen.pop(code, None)
 
     def _unusual(self, raw: str, cleaned: str) -> Parsed:
         """Blank cells, spreadsheet floats, scientific notation, dotted formats and junk."""
@@ -299,28 +385,5 @@ def _validity(code: CallingCode, national: str) -> Verdict:
     return None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH
 
 
-def _judge(found: list[Parsed]) -> list[Verdict]:
-    """_validity of each parsed number (a refusal stays as it is), by calling code and length."""
-    out: list[Verdict] = found  # type: ignore[assignment]  # filled in place
-    groups: dict[tuple[str, int], tuple[CallingCode, list[int], list[str]]] = {}
-    for i, (code, national) in enumerate(found):
-        if code is None:
-            continue
-        key = (code.code, len(national))
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = (code, [], [])
-        group[1].append(i)
-        group[2].append(national)
-    for (_, length), (code, indexes, nationals) in groups.items():
-        valid = code.valid[length]
-        if valid is None:
-            refusal = (None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH)
-            for i in indexes:
-                out[i] = refusal
-            continue
-        refusal = (None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH)
-        prefix = code.code
-        for i, national, match in zip(indexes, nationals, map(valid.fullmatch, nationals)):
-            out[i] = (prefix + national, None) if match is not None else refusal
-    return out
+def _compact(verdicts: list[Verdict]) -> tuple[list[str], list[str]]:
+    return [digits or "" for digits, _ in verdicts], [reason for digits, reason in verdicts if digits is None]  # type: ignore[misc]

@@ -9,7 +9,7 @@ row is data when its phone cell is a number.
 
 The per-row loop is the hot path of ingestion (a million rows in a few seconds), so it is
 written flat: indexes precomputed, one tuple per row, the dictionary of phones seen holding
-ints, the phones of a block of rows checked together (``PhoneValidator.check_many``), and
+ints, the phones of a block of rows checked together (``campaigns.ingest.checking``), and
 the rare paths (invalid rows, duplicates) kept out of the common one.
 """
 
@@ -19,12 +19,12 @@ import gc
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from json.encoder import encode_basestring
 from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from campaigns.ingest import segments as seg
+from campaigns.ingest.checking import PhoneChecks, checked_blocks, inline_checks
 from campaigns.ingest.limits import FileRefused
 from campaigns.ingest.phones import EMPTY, NOT_A_NUMBER, PhoneValidator
 from campaigns.ingest.placeholders import Template, compile_template
@@ -51,7 +51,6 @@ _NOT_PHONE_LIKE = frozenset({EMPTY, NOT_A_NUMBER})
 
 MAX_PROBLEMS = 20
 MAX_SHOWN = 80  # characters of a phone cell shown in the report (the rejects file has them all)
-BATCH_ROWS = 10_000
 
 Row = tuple
 ProblemHook = Callable[[int, str, str, Sequence[str]], None]
@@ -209,7 +208,11 @@ class Check:
     mode: str = "keep"
     sink: Sink | None = None
     on_problem: ProblemHook | None = None
+    checks: PhoneChecks | None = None  # where phones are checked; None: by ``validator``, here
     tally: Tally = field(default_factory=Tally)
+
+    def _checks(self) -> PhoneChecks:
+        return self.checks if self.checks is not None else inline_checks(self.validator)
 
     def run(self, rows: Iterable[tuple[int, list[str]]]) -> Tally:
         """Check every data row (the header row, if any, must be consumed already)."""
@@ -226,30 +229,27 @@ class Check:
     def _plain_rows(self, rows: Iterator[tuple[int, list[str]]], seen: dict[int, int], message: str) -> None:
         tally = self.tally
         message_segments, encoding = seg.count(message)
-        check_many = self.validator.check_many
         setdefault = seen.setdefault
         phone = self.layout.phone_index
         sink = self.sink
         if sink is not None:
             sink.start(message_segments)
         valid = 0
-        while True:
-            block = list(islice(rows, BATCH_ROWS))
-            if not block:
-                break
+        for block, raws, verdicts, reasons in checked_blocks(rows, phone, self._checks()):
             good: list[Row] = []
             others: list[Row] = []
             append = good.append
-            raws = _phones(block, phone)
-            for (number, cells), raw, (digits, reason) in zip(block, raws, check_many(raws)):
-                if digits is not None:
+            for (number, cells), raw, digits in zip(block, raws, verdicts):
+                if digits:
                     first = setdefault(int(digits), number)
                     if first == number:
                         append((number, raw, digits))
                     else:
                         others.append(self._duplicate(number, raw, digits, first, cells))
-                elif reason != EMPTY or _has_content(cells):
-                    others.append(self._invalid(number, raw, reason, cells))
+                else:
+                    reason = next(reasons)
+                    if reason != EMPTY or _has_content(cells):
+                        others.append(self._invalid(number, raw, reason, cells))
             valid += len(good)
             if sink is not None:
                 sink.write(good, others)
@@ -264,7 +264,6 @@ class Check:
     ) -> None:
         tally = self.tally
         layout = self.layout
-        check_many = self.validator.check_many
         setdefault = seen.setdefault
         count = seg.count
         names, indexes = layout.columns, layout.column_indexes
@@ -286,18 +285,15 @@ class Check:
         if sink is not None:
             sink.start(None)
         valid = total = largest = 0
-        while True:
-            block = list(islice(rows, BATCH_ROWS))
-            if not block:
-                break
+        for block, raws, verdicts, reasons in checked_blocks(rows, phone, self._checks()):
             good: list[Row] = []
             others: list[Row] = []
             append = good.append
-            raws = _phones(block, phone)
-            for (number, cells), raw, (digits, reason) in zip(block, raws, check_many(raws)):
+            for (number, cells), raw, digits in zip(block, raws, verdicts):
                 if len(cells) < width:
                     cells = cells + [""] * (width - len(cells))
-                if digits is None:
+                if not digits:
+                    reason = next(reasons)
                     if reason != EMPTY or _has_content(cells):
                         others.append(self._invalid(number, raw, reason, cells))
                     continue
@@ -352,16 +348,6 @@ class Check:
             problems.append({"row": number, "phone": shown, "reason": reason})
         if self.on_problem is not None:
             self.on_problem(number, raw, reason, cells)
-
-
-def _phones(block: list[tuple[int, list[str]]], phone: int) -> list[str]:
-    """The phone cell of each row of a block ("" for a row too short to have one)."""
-    if phone == 0:  # rows are never empty lists: blank rows are dropped by the readers
-        try:
-            return [cells[0] for _, cells in block]
-        except IndexError:
-            pass
-    return [cells[phone] if len(cells) > phone else "" for _, cells in block]
 
 
 def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:

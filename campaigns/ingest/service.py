@@ -20,6 +20,7 @@ import sqlalchemy
 from sqlalchemy import insert, select, update
 
 from campaigns.ingest import segments as seg
+from campaigns.ingest.checking import phone_checks
 from campaigns.ingest.phones import PhoneValidator
 from campaigns.ingest.placeholders import PlaceholderRefused, find_placeholders, placeholders_flag
 from campaigns.ingest.readers import FileRefused, Limits, read_table
@@ -159,19 +160,30 @@ def _check(
         data: Iterator[tuple[int, list[str]]] = rows if layout.header is not None else chain([first], rows)
         if rejects is not None:
             rejects.begin(layout.header, len(first[1]))
-        check = Check(
-            layout=layout,
-            validator=validator,
-            text=options.text,
-            mode=options.placeholders,
-            sink=sink,
-            on_problem=rejects.write if rejects is not None else None,
-        )
-        tally = check.run(data)
+        with phone_checks(validator, helper=_use_helper(path, settings)) as checks:
+            check = Check(
+                layout=layout,
+                validator=validator,
+                text=options.text,
+                mode=options.placeholders,
+                sink=sink,
+                on_problem=rejects.write if rejects is not None else None,
+                checks=checks,
+            )
+            tally = check.run(data)
     finally:
         _close(table.rows)
     _count(report, tally, options.text, _chunk_size(settings))
     return report
+
+
+def _use_helper(path: Path, settings: Settings) -> bool:
+    """A helper process pays for its start (~0.1 s) only on large files."""
+    threshold = settings.check_helper_bytes
+    try:
+        return threshold > 0 and path.stat().st_size >= threshold
+    except OSError:
+        return False
 
 
 def _count(report: IngestReport, tally: Tally, text: str, chunk_size: int) -> None:
