@@ -176,6 +176,25 @@ def test_add_recipients_codes_for_each_recipient(client, raw, sim):
     assert texts == {"77010000001": "Hi Ann, 1", "77010000007": "Hi B, ", "77010000008": "Hi C, {code}"}
 
 
+def test_a_mass_request_checks_its_numbers_in_one_batch_with_each_recipients_own_code(client, raw, sim):
+    # Given a mass campaign and a stop-listed number
+    sim.configure(stop_list=["77010000005"])
+    cid = client.create_campaign(text="Sale today", type=2)
+    # When one request mixes formats, invalid numbers, other scripts' digits and a number
+    # sent twice (the numbers are checked together, the duplicates in order)
+    numbers = ["+7 701 000-00-01", "", "12345", "77010000001", "77010000005", "٧٧٠١٠٠٠٠٠٠٢", "0077010000003",
+               "77010000004"]
+    answer = call(raw, "campaign/addRecipients", {"id": cid, **{f"recipients[{i}]": n for i, n in enumerate(numbers)}})
+    # Then each recipient gets the code the Campaign module gives it, in order
+    assert answer["code"] == 98
+    assert [r["code"] for r in answer["data"]] == [0, 1, 3, 4, 5, 0, 3, 0]
+    assert [r["recipient"] for r in answer["data"]] == [
+        "77010000001", None, "12345", "77010000001", "77010000005", "٧٧٠١٠٠٠٠٠٠٢", "0077010000003", "77010000004"]
+    assert [r["number"] for r in answer["data"]] == numbers
+    info = client.get_campaign_info(cid)
+    assert info.counters["totalMsgNum"] == 3 and info.counters["recipientsRejected"] == 5
+
+
 def test_at_most_500_recipients_and_one_source_a_call(client, raw):
     cid = client.create_campaign(text="Hello")
     over = call(raw, "campaign/addRecipients", {"id": cid, "recipients": ",".join(phones(501))})

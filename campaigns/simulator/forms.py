@@ -79,6 +79,13 @@ def parse_php_form(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         if keys is None:
             root[name] = value
             continue
+        if len(keys) == 2 and keys[1] == "":
+            # "recipients[]=…" 500 times: the general walk below, unrolled for one level
+            array = root.get(keys[0])
+            if not isinstance(array, dict):
+                array = root[keys[0]] = {}
+            array[index_for(array)] = value
+            continue
         node = root
         for i, key in enumerate(keys):
             last = i == len(keys) - 1

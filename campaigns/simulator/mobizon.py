@@ -189,6 +189,9 @@ class MobizonSimulator:
                 return self._start_import(campaign, source, params, flag, replace, now)
             campaign.adding = True
         try:
+            # Reading the entries and checking their numbers needs no campaign: outside the
+            # lock, so other campaigns' calls go on meanwhile.
+            checked = rcp.check_entries(entries if source == "recipients" else [])
             if self.config.add_latency:
                 time.sleep(self.config.add_latency)  # outside the lock: other calls go on meanwhile
             with self._lock:
@@ -197,7 +200,7 @@ class MobizonSimulator:
                 if source == "recipientContacts":
                     results = [rcp.contact_result(entry) for entry in entries]
                 else:
-                    results = [self._add(campaign, entry, flag) for entry in entries]
+                    results = self._add(campaign, checked, flag)
                 campaign.rejected += sum(1 for r in results if r["code"] != 0)
         finally:
             with self._lock:
@@ -205,13 +208,12 @@ class MobizonSimulator:
         code = rcp.envelope_code(results)
         return Reply(code, results, "" if code == 0 else "Not every recipient was added")
 
-    def _add(self, campaign: SimCampaign, entry: Any, flag: int) -> dict[str, Any]:
-        result = rcp.add_one(campaign, entry, flag=flag, stop_list=self.config.stop_list,
-                             new_message_id=self._message_id)
-        if result["code"] == 0:
-            message = campaign.messages[-1]
-            self.messages[message.id] = message
-        return result
+    def _add(self, campaign: SimCampaign, checked: rcp.Checked, flag: int) -> list[dict[str, Any]]:
+        """Add checked entries to ``campaign`` (and the account's messages); their results."""
+        results, messages = rcp.add_checked(campaign, checked, flag=flag, stop_list=self.config.stop_list,
+                                            new_message_id=self._message_id)
+        self.messages.update((message.id, message) for message in messages)
+        return results
 
     def _clear_recipients(self, campaign: SimCampaign) -> None:
         for message in campaign.messages:
@@ -247,9 +249,8 @@ class MobizonSimulator:
             return
         if task.replace:
             self._clear_recipients(campaign)
-        for entry in task.entries:
-            if self._add(campaign, entry, task.flag)["code"] != 0:
-                campaign.rejected += 1
+        results = self._add(campaign, rcp.check_entries(task.entries), task.flag)
+        campaign.rejected += sum(1 for r in results if r["code"] != 0)
 
     # -- Campaign/Send, Delete ----------------------------------------------------------
 
@@ -338,7 +339,7 @@ class MobizonSimulator:
             if errors:
                 raise _invalid(errors)
             campaign = self._new_campaign(fields, as_text(params.get("from")), now)
-            result = self._add(campaign, digits, 1)
+            result = self._add(campaign, rcp.check_entries([digits]), 1)[0]
             campaign.launch(now, self.config)
             return Reply(0, {
                 "campaignId": str(campaign.id),

@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
+from typing import Sequence
 
 import phonenumbers
 from phonenumbers import carrier
@@ -42,14 +44,41 @@ def _validator() -> PhoneValidator:
     return PhoneValidator(None)  # no default region: "+" and the digits, as parse("+…", None) reads them
 
 
+# The validator learns lanes for the calling codes it meets (state of its own), and calls
+# of different campaigns check their numbers at once, outside the account's lock.
+_validator_lock = threading.Lock()
+
+
 def is_international(digits: str) -> bool:
     """True when ``digits`` is a valid number in international format (country code first):
     ``phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None))``."""
-    if not 8 <= len(digits) <= 15:
-        return False
-    if digits.isascii():
-        return _validator().check("+" + digits)[0] is not None
-    try:  # other scripts' digits: phonenumbers itself
+    return international_many([digits])[0]
+
+
+def international_many(digits: Sequence[str]) -> list[bool]:
+    """``[is_international(d) for d in digits]``: the ASCII candidates (8 to 15 digits)
+    checked in one ``PhoneValidator.digits_many`` call, other scripts' digits by
+    phonenumbers itself."""
+    verdicts = [False] * len(digits)
+    batch = [i for i, d in enumerate(digits) if 8 <= len(d) <= 15]
+    if not batch:
+        return verdicts
+    ascii_batch = [i for i in batch if digits[i].isascii()]
+    if ascii_batch:
+        with _validator_lock:
+            found, _ = _validator().digits_many(["+" + digits[i] for i in ascii_batch])
+        for i, valid in zip(ascii_batch, found):
+            verdicts[i] = bool(valid)  # "" for an invalid number
+    if len(ascii_batch) < len(batch):
+        for i in batch:
+            if not digits[i].isascii():
+                verdicts[i] = _phonenumbers_valid(digits[i])
+    return verdicts
+
+
+def _phonenumbers_valid(digits: str) -> bool:
+    """phonenumbers' own verdict on ``"+" + digits`` (digits of scripts other than ASCII)."""
+    try:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
         return False

@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from campaigns.simulator.campaign import SimCampaign, SimMessage
-from campaigns.simulator.phones import digits_of, fill, is_international, segments
+from campaigns.simulator.phones import digits_of, fill, international_many, segments
 
 MAX_RECIPIENTS = 500  # "the maximum number of recipients in one request shouldn't exceed 500 entries"
 SOURCES = ("recipients", "recipientContacts", "recipientGroups", "recipientsFile")
@@ -59,50 +59,93 @@ class ImportTask:
         return 1, min(99, int(100 * elapsed / span))
 
 
-def add_one(
+@dataclass(frozen=True)
+class Checked:
+    """The entries of one AddRecipients request, read and their numbers checked, as
+    parallel lists: the number as sent (the answer's ``number``), its digits, the
+    placeholder values (None for a plain number), and the code each earns whatever the
+    campaign holds (1, 2 or 3), None where the campaign decides."""
+
+    raws: list[str]
+    digits: list[str]
+    values: list[dict[str, str] | None]
+    codes: list[int | None]
+
+
+def check_entries(entries: Sequence[Any]) -> Checked:
+    """Read each entry (a number, or a dict with ``recipient`` and placeholder values) and
+    check every number in one batch. Touches no campaign: runs outside the account's lock."""
+    count = len(entries)
+    values: list[dict[str, str] | None] = [None] * count
+    absent: list[int] = []  # dict entries without a recipient
+    if all(type(entry) is str for entry in entries):  # numbers, the usual request
+        raws = list(entries)
+    else:
+        raws = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict):
+                fields = {k: ("" if v is None else str(v)) for k, v in entry.items() if not isinstance(v, dict)}
+                if "recipient" not in entry:
+                    absent.append(i)
+                    raws.append("")
+                    continue
+                raws.append(fields.pop("recipient"))
+                values[i] = fields
+            else:
+                raws.append("" if entry is None else str(entry))
+    # "All extraneous characters will be removed automatically" (Campaign module, AddRecipients)
+    digits = list(map(digits_of, raws))
+    valid = international_many(digits)
+    # 1: empty; 3: not a valid number in international format
+    codes: list[int | None] = [None if ok else (3 if raw.strip() else 1) for raw, ok in zip(raws, valid)]
+    for i in absent:
+        codes[i] = 2  # no number in the recipient's data
+    return Checked(raws, digits, values, codes)
+
+
+def add_checked(
     campaign: SimCampaign,
-    entry: Any,
+    checked: Checked,
     *,
     flag: int,
     stop_list: frozenset[str],
     new_message_id: Callable[[], int],
-) -> dict[str, Any]:
-    """Add one recipient (a number, or a dict with ``recipient`` and placeholder values) to
-    ``campaign``; returns its element of AddRecipients' answer."""
-    values: dict[str, str] = {}
-    if isinstance(entry, dict):
-        values = {k: ("" if v is None else str(v)) for k, v in entry.items() if not isinstance(v, dict)}
-        if "recipient" not in entry:
-            return _result(None, 2, None, "")
-        raw = values.pop("recipient")
-    else:
-        raw = "" if entry is None else str(entry)
-    if not raw.strip():
-        return _result(None, 1, None, raw)
-    digits = digits_of(raw)
-    if not digits or not is_international(digits):
-        return _result(digits or None, 3, None, raw)
-    if digits in campaign.by_phone:
-        return _result(digits, 4, None, raw)
-    if digits in stop_list:
-        return _result(digits, 5, None, raw)
+) -> tuple[list[dict[str, Any]], list[SimMessage]]:
+    """Add the checked entries to ``campaign`` in order (a number twice in one request is a
+    duplicate the second time); returns AddRecipients' answer, one element an entry, and
+    the messages created."""
+    results: list[dict[str, Any]] = []
+    added: list[SimMessage] = []
+    by_phone = campaign.by_phone
+    counts = campaign.added_counts
+    template = campaign.type == 3
     text = campaign.text
-    if campaign.type == 3:
-        text, missing = fill(campaign.text, values, flag)
-        if missing and flag == 3:
-            return _result(digits, 20, None, raw)
-    message = SimMessage(
-        id=new_message_id(),
-        campaign_id=campaign.id,
-        phone=digits,
-        text=text,
-        seg_num=segments(text),
-        index=len(campaign.messages),
-    )
-    campaign.messages.append(message)
-    campaign.by_phone[digits] = message
-    campaign.added_counts[digits] += 1
-    return _result(digits, 0, message.id, raw)
+    seg_num = segments(text)
+    index = len(campaign.messages)
+    for raw, digits, values, code in zip(checked.raws, checked.digits, checked.values, checked.codes):
+        if code is not None:
+            results.append(_result((digits or None) if code == 3 else None, code, None, raw))
+            continue
+        if digits in by_phone:
+            results.append(_result(digits, 4, None, raw))
+            continue
+        if digits in stop_list:
+            results.append(_result(digits, 5, None, raw))
+            continue
+        if template:
+            text, missing = fill(campaign.text, values or {}, flag)
+            if missing and flag == 3:
+                results.append(_result(digits, 20, None, raw))
+                continue
+            seg_num = segments(text)
+        message = SimMessage(new_message_id(), campaign.id, digits, text, seg_num, index)
+        index += 1
+        added.append(message)
+        by_phone[digits] = message
+        counts[digits] += 1
+        results.append(_result(digits, 0, message.id, raw))
+    campaign.messages.extend(added)
+    return results, added
 
 
 def _result(recipient: str | None, code: int, message_id: int | None, number: str) -> dict[str, Any]:
