@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from campaigns.ingest.checking import BATCH_ROWS, checked_blocks, inline_checks, phone_checks
+from campaigns.ingest.checking import BATCH_ROWS, INVALID, checked_blocks, inline_checks, phone_checks
 from campaigns.ingest.phones import PhoneValidator
 
 
@@ -27,7 +27,7 @@ def _collect(blocks) -> list[tuple[int, str, str, str]]:
     out = []
     for block, raws, digits, reasons in blocks:
         for (number, _), raw, found in zip(block, raws, digits):
-            out.append((number, raw, found, "" if found else next(reasons)))
+            out.append((number, raw, found, "" if found != INVALID else next(reasons)))
     return out
 
 
@@ -69,6 +69,6 @@ def test_small_inputs_and_no_helper_check_here():
         assert type(checks).__name__ == "_Inline"
         assert _collect(checked_blocks(iter([]), 0, checks)) == []
         assert _collect(checked_blocks(iter([(2, ["+77011234567"]), (3, [])]), 1, checks)) == [
-            (2, "", "", "empty"),
-            (3, "", "", "empty"),
+            (2, "", INVALID, "empty"),
+            (3, "", INVALID, "empty"),
         ]

@@ -27,6 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from itertools import islice
+from operator import itemgetter
 from typing import Iterator, Protocol, Sequence
 
 from campaigns.ingest.phones import PhoneValidator
@@ -34,11 +35,12 @@ from campaigns.ingest.phones import PhoneValidator
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 10_000
+INVALID = "0"  # the digits given for an invalid cell: no valid number is 0, and int() reads it
 IN_FLIGHT = 4  # blocks submitted ahead of the one being stored (the helper takes two at a time)
 _CELLS = "\x00"  # joins a block's phone cells: the readers refuse NUL in any cell
 _DIGITS = "\n"  # joins the verdicts' digits (digits never hold a line break)
 
-Encoded = tuple[str, list[str]]  # (digits joined by _DIGITS, "" when invalid; reasons of the invalid, in order)
+Encoded = tuple[str, list[str]]  # (digits joined by _DIGITS, INVALID when invalid; reasons of the invalid, in order)
 Block = list[tuple[int, list[str]]]  # (row number, cells) as the readers give them
 
 
@@ -54,7 +56,7 @@ class PhoneChecks(Protocol):
 
 def encode(validator: PhoneValidator, raws: Sequence[str]) -> Encoded:
     """The verdicts of ``raws`` in their compact form (see Encoded)."""
-    digits, reasons = validator.digits_many(raws)
+    digits, reasons = validator.digits_many(raws, invalid=INVALID)
     return _DIGITS.join(digits), reasons
 
 
@@ -117,7 +119,7 @@ def checked_blocks(rows: Iterator[tuple[int, list[str]]], phone: int, checks: Ph
     """``(block, raws, digits, reasons)`` for each block of ``rows``, in file order.
 
     ``raws`` are the blocks' phone cells ("" for a row too short to have one), ``digits``
-    the normalized phone of each row ("" when invalid), ``reasons`` the reasons of the
+    the normalized phone of each row (INVALID when invalid), ``reasons`` the reasons of the
     invalid rows in order. Up to IN_FLIGHT blocks are read and submitted ahead.
     """
     pending: deque[list] = deque()  # [block, raws, future]
@@ -207,9 +209,7 @@ def _check_in_helper(joined: str) -> Encoded:
 
 def _phones(block: Block, phone: int) -> list[str]:
     """The phone cell of each row of a block ("" for a row too short to have one)."""
-    if phone == 0:  # rows are never empty lists: blank rows are dropped by the readers
-        try:
-            return [cells[0] for _, cells in block]
-        except IndexError:
-            pass
-    return [cells[phone] if len(cells) > phone else "" for _, cells in block]
+    try:  # in C; a row too short for the phone column (rare) takes the Python way
+        return list(map(itemgetter(phone), map(itemgetter(1), block)))
+    except IndexError:
+        return [cells[phone] if len(cells) > phone else "" for _, cells in block]

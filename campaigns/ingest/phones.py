@@ -160,9 +160,9 @@ class PhoneValidator:
         refusals = iter(reasons)
         return [(found, None) if found else (None, next(refusals)) for found in digits]
 
-    def digits_many(self, raws: Sequence[str]) -> tuple[list[str], list[str]]:
-        """check_many's verdicts in a compact form: the digits of each cell ("" when it is
-        invalid), and the reasons of the invalid cells in their order.
+    def digits_many(self, raws: Sequence[str], *, invalid: str = "") -> tuple[list[str], list[str]]:
+        """check_many's verdicts in a compact form: the digits of each cell (``invalid`` when
+        it is invalid), and the reasons of the invalid cells in their order.
 
         Cells whose cleaned form a lane decides (campaigns.ingest.phone_lanes), spreadsheet
         floats included, take no step in Python; the others take the parsing steps.
@@ -172,20 +172,20 @@ class PhoneValidator:
         try:
             cleaned = joined.encode().translate(None, _ASCII_FORMATTING).decode()
         except UnicodeError:  # a lone surrogate (never from a decoded file): one at a time
-            return _compact(list(map(self.check, raws)))
+            return _compact(list(map(self.check, raws)), invalid)
         pieces = cleaned.split(_SEPARATOR)
         if len(pieces) != count:  # a cell held the separator itself
-            return _compact(list(map(self.check, raws)))
+            return _compact(list(map(self.check, raws)), invalid)
         all_ascii = cleaned.isascii()
         lanes = self._lanes
         if lanes is None:
-            return _compact(self._walk(pieces, raws, all_ascii))
+            return _compact(self._walk(pieces, raws, all_ascii), invalid)
         prepends = lanes.prepends
         digits = [
-            prepends[m.lastindex] + m[m.lastindex] if m is not None else ""  # type: ignore[index]
+            prepends[m.lastindex] + m[m.lastindex] if m is not None else invalid  # type: ignore[index]
             for m in map(lanes.pattern.fullmatch, pieces)
         ]
-        misses = [i for i, found in enumerate(digits) if not found]
+        misses = [i for i, found in enumerate(digits) if found == invalid]
         hits = count - len(misses)
         misses, hits = self._floats(misses, digits, pieces, raws, lanes, hits)
         self.lane_hits += hits
@@ -385,5 +385,5 @@ def _validity(code: CallingCode, national: str) -> Verdict:
     return None, WRONG_RANGE if code.possible[length] else WRONG_LENGTH
 
 
-def _compact(verdicts: list[Verdict]) -> tuple[list[str], list[str]]:
-    return [digits or "" for digits, _ in verdicts], [reason for digits, reason in verdicts if digits is None]  # type: ignore[misc]
+def _compact(verdicts: list[Verdict], invalid: str) -> tuple[list[str], list[str]]:
+    return [digits or invalid for digits, _ in verdicts], [reason for digits, reason in verdicts if digits is None]  # type: ignore[misc]

@@ -19,11 +19,13 @@ import gc
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress
 from json.encoder import encode_basestring
-from operator import itemgetter
+from operator import eq, itemgetter, not_
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from campaigns.ingest import segments as seg
+from campaigns.ingest.checking import INVALID as INVALID_DIGITS
 from campaigns.ingest.checking import PhoneChecks, checked_blocks, inline_checks
 from campaigns.ingest.limits import FileRefused
 from campaigns.ingest.phones import EMPTY, NOT_A_NUMBER, PhoneValidator
@@ -217,7 +219,7 @@ class Check:
     def run(self, rows: Iterable[tuple[int, list[str]]]) -> Tally:
         """Check every data row (the header row, if any, must be consumed already)."""
         rows = iter(rows)
-        seen: dict[int, int] = {}  # phone as an int -> row of its first occurrence
+        seen: dict[int, int] = {int(INVALID_DIGITS): -1}  # phone as an int -> row of its first occurrence
         template = compile_template(self.text, self.layout.columns, self.mode)
         with _collector_paused():
             if template.slots:
@@ -235,21 +237,25 @@ class Check:
         if sink is not None:
             sink.start(message_segments)
         valid = 0
+        # Each step over a block's rows runs in C (map, compress); Python only visits the
+        # invalid and duplicate rows. An invalid row's digits are INVALID_DIGITS ("0"), whose key
+        # is already taken by row -1, so no invalid row is ever a first occurrence.
         for block, raws, verdicts, reasons in checked_blocks(rows, phone, self._checks()):
-            good: list[Row] = []
+            numbers = list(map(itemgetter(0), block))
+            firsts = list(map(setdefault, map(int, verdicts), numbers))
+            new = list(map(eq, firsts, numbers))
+            good: list[Row] = list(compress(zip(numbers, raws, verdicts), new))
             others: list[Row] = []
-            append = good.append
-            for (number, cells), raw, digits in zip(block, raws, verdicts):
-                if digits:
-                    first = setdefault(int(digits), number)
-                    if first == number:
-                        append((number, raw, digits))
-                    else:
-                        others.append(self._duplicate(number, raw, digits, first, cells))
-                else:
+            if len(good) < len(block):
+                for i in compress(range(len(block)), map(not_, new)):
+                    number, cells = block[i]
+                    digits = verdicts[i]
+                    if digits != INVALID_DIGITS:
+                        others.append(self._duplicate(number, raws[i], digits, firsts[i], cells))
+                        continue
                     reason = next(reasons)
                     if reason != EMPTY or _has_content(cells):
-                        others.append(self._invalid(number, raw, reason, cells))
+                        others.append(self._invalid(number, raws[i], reason, cells))
             valid += len(good)
             if sink is not None:
                 sink.write(good, others)
@@ -292,7 +298,7 @@ class Check:
             for (number, cells), raw, digits in zip(block, raws, verdicts):
                 if len(cells) < width:
                     cells = cells + [""] * (width - len(cells))
-                if not digits:
+                if digits == INVALID_DIGITS:
                     reason = next(reasons)
                     if reason != EMPTY or _has_content(cells):
                         others.append(self._invalid(number, raw, reason, cells))
