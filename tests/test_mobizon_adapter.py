@@ -190,6 +190,48 @@ def test_results_that_do_not_match_the_chunk_are_temporary(fake, provider):
     assert caught.value.maybe_done
 
 
+@pytest.mark.parametrize("resend", [False, True])
+@pytest.mark.parametrize("as_object", [False, True])
+def test_a_prepared_chunk_gives_its_counts_before_working_out_the_outcomes(fake, provider, resend, as_object):
+    # Given results out of order, codes as numbers and as text, a duplicate; as a JSON
+    # array or as a PHP array sent as an object (read in full at once)
+    chunk = recipients(6)
+    codes = [0, "3", 4, 0, 5, "0"]
+    items = [{"recipient": r.phone, "code": c, "messageId": f"m{i}", "number": r.phone}
+             for i, (r, c) in enumerate(zip(chunk, codes))]
+    random.Random(5).shuffle(items)
+    data = {str(i): item for i, item in enumerate(items)} if as_object else items
+    fake.reply("campaign/addRecipients", ok(data, code=98))
+    # When the chunk is prepared (encoded, nothing sent) and then sent
+    prepared = provider.prepare_chunk("55", "c-1", chunk, spec=spec(), resend=resend)
+    assert fake.calls("campaign/addRecipients") == []
+    answer = prepared.send()
+    # Then the counts given with the answer are those of the outcomes worked out after,
+    # code 4 counting as added on a resend, and the outcomes are add_chunk's
+    outcomes = answer.outcomes()
+    assert answer.added == sum(o.added for o in outcomes) == (4 if resend else 3)
+    assert answer.rejected == len(chunk) - answer.added
+    assert outcomes == provider.add_chunk("55", "c-1", chunk, spec=spec(), resend=resend)
+    assert [o.message_id for o in outcomes] == [f"m{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize("results", [
+    pytest.param(lambda chunk: [{"recipient": "1", "code": 0}], id="fewer results, not the chunk's"),
+    pytest.param(lambda chunk: [{"recipient": r.phone, "number": r.phone} for r in chunk], id="no codes"),
+    pytest.param(lambda chunk: [{"recipient": r.phone, "code": "x", "number": r.phone} for r in chunk],
+                 id="an unreadable code"),
+])
+def test_an_answer_that_cannot_be_read_is_refused_by_send_itself(fake, provider, results):
+    # Given an answer with code 0 whose results cannot be paired with the chunk or read
+    chunk = recipients(3)
+    fake.reply("campaign/addRecipients", ok(results(chunk)))
+    # When the prepared chunk is sent, then the refusal comes from send(), before the
+    # pipeline could send anything else
+    with pytest.raises(TemporaryError) as caught:
+        provider.prepare_chunk("55", "c-1", chunk, spec=spec()).send()
+    assert caught.value.maybe_done
+
+
 def test_add_chunk_while_another_add_runs_is_temporary(fake, provider):
     fake.reply("campaign/addRecipients", ok(None, code=10))
     with pytest.raises(TemporaryError) as caught:

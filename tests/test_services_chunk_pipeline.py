@@ -5,17 +5,20 @@ worker killed with two chunks ``adding`` loses and doubles nothing."""
 
 import threading
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from campaigns.providers.fake import FakeProvider
+from campaigns.providers.mobizon import MobizonProvider
 from campaigns.services.chunks import add_chunks
 from campaigns.services.create import create_at_provider
 from campaigns.services.next import Next
 from campaigns.services.recover import scan_stalled
 from campaigns.store.uow import UnitOfWork
+from tests.mobizon_fake import FakeMobizon, make_client, ok
 from tests.pipeline_data import T0, campaign_row, chunk_rows, fast_settings, make_campaign, phones
 
 WAIT = 10.0  # seconds a test waits for another thread before failing; never a timing assertion
@@ -149,6 +152,63 @@ def test_rejections_that_pause_the_campaign_stop_the_next_chunk_before_it_is_sen
     assert add_chunks(cid, sqlite_uow, fake, settings, now=at(1), budget=60.0) == []
     # Then the campaign paused after the third chunk, and the fourth was never sent
     assert len(fake.calls_to("add_chunk")) == 3
+    assert states(sqlite_uow, cid) == ["added", "added", "added", "pending", "pending"]
+    campaign = campaign_row(sqlite_uow, cid)
+    assert campaign.state == "paused" and "rejected 8 of 12 recipients so far" in campaign.error
+
+
+def scripted_mobizon(code_of) -> tuple[FakeMobizon, MobizonProvider]:
+    """Mobizon on httpx.MockTransport: campaign 55, and each AddRecipients call (numbered
+    from 1) answered with one result a number, whose code is ``code_of(call, number)``
+    (None: the result has no code)."""
+    mobizon = FakeMobizon()
+
+    def add(request):
+        call = len(mobizon.calls("campaign/addRecipients"))
+        numbers = [v for k, v in parse_qsl(request.content.decode()) if k.startswith("recipients")]
+        items = []
+        for i, number in enumerate(numbers):
+            item = {"recipient": number, "messageId": f"{call}-{i}", "type": "number", "number": number}
+            code = code_of(call, number)
+            if code is not None:
+                item["code"] = code
+            items.append(item)
+        added = sum(1 for item in items if item.get("code") == 0)
+        return ok(items, code=0 if added == len(items) else (98 if added else 99))
+
+    mobizon.reply("campaign/create", ok("55")).reply("campaign/addRecipients", add)
+    return mobizon, MobizonProvider(make_client(mobizon))
+
+
+def test_an_answer_mobizon_sends_unreadable_stops_the_next_chunk_before_it_is_sent(sqlite_uow):
+    # Given three chunks at Mobizon, whose answer to the second holds a result without a
+    # code (the third chunk is claimed and encoded while the second is at Mobizon)
+    mobizon, provider = scripted_mobizon(lambda call, number: None if (call, number[-1]) == (2, "4") else 0)
+    settings = fast_settings()
+    cid = created(sqlite_uow, provider, settings, count=9, chunk_size=3)
+    # When one call goes on with the campaign
+    nexts = add_chunks(cid, sqlite_uow, provider, settings, now=at(1), budget=60.0)
+    # Then the second answer was refused before the third chunk went: it is given back
+    # unsent, the second waits for its retry (it may be added: resent, code 4 counts)
+    assert len(mobizon.calls("campaign/addRecipients")) == 2
+    assert states(sqlite_uow, cid) == ["added", "pending", "pending"]
+    second = chunk_rows(sqlite_uow, cid)[1]
+    assert second.maybe_sent and second.retries == 1 and "unreadable answer" in second.error
+    assert [n.action for n in nexts] == ["add"] and nexts[0].countdown > 0
+    assert campaign_row(sqlite_uow, cid).state == "adding"
+
+
+def test_rejections_in_a_mobizon_answer_pause_the_campaign_before_the_next_chunk_is_sent(sqlite_uow):
+    # Given chunks of 4 at Mobizon, the second and third answered "not international
+    # format" (code 3) for every number: 8 of 12 rejected is more than half
+    mobizon, provider = scripted_mobizon(lambda call, number: 3 if call in (2, 3) else 0)
+    settings = fast_settings(chunk_size=4, pause_after_permanent_failures=0.5)
+    cid = created(sqlite_uow, provider, settings, count=20, chunk_size=4)
+    # When one call goes on with the campaign (the fourth chunk claimed meanwhile)
+    assert add_chunks(cid, sqlite_uow, provider, settings, now=at(1), budget=60.0) == []
+    # Then the counts handed over with the third answer paused the campaign, and the
+    # fourth chunk was never sent
+    assert len(mobizon.calls("campaign/addRecipients")) == 3
     assert states(sqlite_uow, cid) == ["added", "added", "added", "pending", "pending"]
     campaign = campaign_row(sqlite_uow, cid)
     assert campaign.state == "paused" and "rejected 8 of 12 recipients so far" in campaign.error

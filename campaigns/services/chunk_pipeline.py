@@ -5,10 +5,14 @@ campaign is blocked for any other adding recipients' request"), so a campaign's 
 one at a time and the time between one chunk's answer and the next chunk's request is
 lost. Here that time is only what must come first: while chunk N is at the provider (the
 call runs in a thread of its own), one transaction records chunk N-1's answer (its
-outcomes with its move to ``added``) and claims chunk N+1 and reads its recipients. When
-N's answer comes, N+1 is sent at once if the answer was a success and N's outcomes would
+outcomes with its move to ``added``) and claims chunk N+1 and reads its recipients, and
+N+1's request is built (``port.prepare_chunk``). When N's answer comes, N+1 is sent at
+once if the answer was a success and N's counts of added and rejected recipients would
 not pause the campaign; otherwise N+1 is never sent: it is given back (``pending``) in
-the transaction recording N's failure or answer, as the normal path records them.
+the transaction recording N's failure or answer, as the normal path records them. The
+provider hands over the counts (``ChunkAnswer``) before working out each recipient's
+outcome, and only once it has checked everything that could refuse the answer; the
+outcomes are worked out after N+1 is sent, while it is in flight.
 
 Crash safety is the normal path's: the claim of N+1 is committed before N+1 is sent, so
 a worker killed at any moment leaves each chunk ``pending`` (never sent) or ``adding``
@@ -26,11 +30,9 @@ from datetime import datetime
 from typing import Callable, Sequence
 
 from campaigns.providers.errors import ProviderError
-from campaigns.providers.port import Provider, RecipientOutcome
+from campaigns.providers.port import ChunkAnswer, PreparedChunk, Provider, RecipientOutcome, prepare_chunk
 from campaigns.services.chunk_claims import HeldChunk, claim_following, claim_with_rows, nothing_to_claim
-from campaigns.services.chunk_records import (
-    Totals, answer_counts, campaign_totals, record_answer, record_failure, release,
-)
+from campaigns.services.chunk_records import Totals, campaign_totals, record_answer, record_failure, release
 from campaigns.services.moves import utcnow
 from campaigns.services.next import Next
 from campaigns.settings import Settings
@@ -42,27 +44,33 @@ class _Answered:
     """A chunk the provider answered, whose outcomes are not recorded yet."""
 
     held: HeldChunk
-    outcomes: Sequence[RecipientOutcome]
+    answer: ChunkAnswer
 
 
-def send_chunk(provider: Provider, held: HeldChunk) -> list[RecipientOutcome]:
-    """AddRecipients for the held chunk; raises the provider's errors."""
+def prepare(provider: Provider, held: HeldChunk) -> PreparedChunk:
+    """The held chunk's AddRecipients request, built now (``port.prepare_chunk``); raises
+    what the provider raises for a request it would refuse before sending."""
     claim = held.claim
-    return provider.add_chunk(
-        claim.provider_campaign_id, f"{claim.campaign_id}:{claim.seq}", [r for _, r in held.rows],
+    return prepare_chunk(
+        provider, claim.provider_campaign_id, f"{claim.campaign_id}:{claim.seq}", [r for _, r in held.rows],
         resend=claim.resend, spec=claim.spec,
     )
 
 
-def _start(sender: ThreadPoolExecutor, provider: Provider, held: HeldChunk) -> Future:
-    """Send ``held`` in the ``sender`` thread; returns once that thread runs. From there it
-    holds the GIL until the request is on the wire (its first wait on the network), so
-    the database work that follows here does not delay the request by a switch interval."""
+def send_chunk(provider: Provider, held: HeldChunk) -> list[RecipientOutcome]:
+    """AddRecipients for the held chunk; raises the provider's errors."""
+    return prepare(provider, held).send().outcomes()
+
+
+def _start(sender: ThreadPoolExecutor, request: PreparedChunk) -> Future:
+    """Send ``request`` in the ``sender`` thread; returns once that thread runs. From there
+    it holds the GIL until the request is on the wire (its first wait on the network), so
+    the work that follows here does not delay the request by a switch interval."""
     started = threading.Event()
 
-    def send() -> list[RecipientOutcome]:
+    def send() -> ChunkAnswer:
         started.set()
-        return send_chunk(provider, held)
+        return request.send()
 
     in_flight = sender.submit(send)
     started.wait()
@@ -94,13 +102,17 @@ def add_pipelined(
             uow.commit()
             return nexts
         uow.commit()
+    request = prepare(provider, held)
     answered: _Answered | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"add-{campaign_id}") as sender:
         while True:
-            in_flight = _start(sender, provider, held)
+            in_flight = _start(sender, request)
             following, totals = _meanwhile(campaign_id, uow_factory, settings, now, answered, held, go_on)
+            # Built while ``held`` is in flight; a request the provider refuses to build
+            # raises here, leaving both chunks ``adding`` for the scanner.
+            request = prepare(provider, following) if following is not None else None
             try:
-                outcomes = in_flight.result()
+                answer = in_flight.result()
             except ProviderError as exc:
                 with uow_factory() as uow:
                     at = now or utcnow()
@@ -109,18 +121,19 @@ def add_pipelined(
                         release(uow.session, following.claim, at)
                     uow.commit()
                 return nexts
-            added, rejected = answer_counts(held.rows, outcomes)
-            if following is None or totals.pauses(settings, added=added, rejected=rejected):
+            # The answer's counts decide: its outcomes are worked out once the next chunk is
+            # on its way (recorded in the next _meanwhile), or below when nothing follows.
+            if following is None or totals.pauses(settings, added=answer.added, rejected=answer.rejected):
                 # The last chunk of this call, or one whose rejections pause the campaign:
                 # recorded now, the next one (never sent) given back in the same transaction.
                 with uow_factory() as uow:
                     at = now or utcnow()
                     if following is not None:
                         release(uow.session, following.claim, at)
-                    nexts, _ = record_answer(uow.session, held.claim, held.rows, outcomes, at, settings)
+                    nexts, _ = record_answer(uow.session, held.claim, held.rows, answer.outcomes(), at, settings)
                     uow.commit()
                 return nexts
-            answered, held = _Answered(held, outcomes), following
+            answered, held = _Answered(held, answer), following
 
 
 def _meanwhile(
@@ -142,7 +155,7 @@ def _meanwhile(
         nexts, totals = [Next("add", campaign_id)], None
         if answered is not None:
             a = answered.held
-            nexts, totals = record_answer(uow.session, a.claim, a.rows, answered.outcomes, at, settings)
+            nexts, totals = record_answer(uow.session, a.claim, a.rows, answered.answer.outcomes(), at, settings)
         following = None
         if nexts == [Next("add", campaign_id)] and go_on():
             following = claim_following(uow.session, held.claim, at)

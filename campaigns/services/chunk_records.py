@@ -99,12 +99,6 @@ def _match(rows: Sequence[tuple[int, ChunkRecipient]], outcomes: Sequence[Recipi
     return [((rid, r), by_phone.get(r.phone) or missing(r.phone)) for rid, r in rows]
 
 
-def answer_counts(rows: Sequence[tuple[int, ChunkRecipient]], outcomes: Sequence[RecipientOutcome]) -> tuple[int, int]:
-    """(added, rejected) as ``record_answer`` will count them."""
-    added = sum(1 for _, o in _match(rows, outcomes) if o.added)
-    return added, len(rows) - added
-
-
 def record_answer(
     session: Session,
     claim: ChunkClaim,

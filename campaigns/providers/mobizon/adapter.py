@@ -3,6 +3,7 @@
     create_campaign    Campaign/Create with data[...] from the CampaignSpec
     find_campaign      Campaign/List by text and creation date, after a lost Create answer
     add_chunk          Campaign/AddRecipients; one outcome per recipient, 98/99 are data
+    prepare_chunk      the same split: encoded now, sent later, the counts before the outcomes
     launch             Campaign/Send: 1 -> MODERATION, 2 -> RUNNING
     campaign_statuses  Campaign/List by criteria[ids], 10 ids a call
     message_statuses   Message/List by criteria[campaignIds], paged to the end
@@ -19,9 +20,14 @@ import httpx
 from campaigns.providers.errors import PermanentError, TemporaryError
 from campaigns.providers.mobizon import codes
 from campaigns.providers.mobizon.checks import InvalidCampaign
-from campaigns.providers.mobizon.client import MAX_LIST_CAMPAIGN_IDS, MobizonClient
-from campaigns.providers.mobizon.types import FINAL_SMS_STATUSES, CampaignItem, RecipientResult
-from campaigns.providers.port import CampaignSpec, CampaignStatus, ChunkRecipient, MessageStatus, RecipientOutcome
+from campaigns.providers.mobizon.client import (
+    MAX_LIST_CAMPAIGN_IDS, AddRecipientsRequest, MobizonClient, parse_add_recipients,
+)
+from campaigns.providers.mobizon.transport import Answer
+from campaigns.providers.mobizon.types import FINAL_SMS_STATUSES, CampaignItem, RecipientResult, recipient_codes
+from campaigns.providers.port import (
+    CampaignSpec, CampaignStatus, ChunkAnswer, ChunkRecipient, MessageStatus, RecipientOutcome,
+)
 from campaigns.settings import Settings, SettingsError
 
 SANDBOX_API_KEY = "sandbox"  # the simulator accepts any non-empty key
@@ -122,15 +128,28 @@ class MobizonProvider:
         params[placeholdersFlag]. On a ``resend`` code 4 means "already added". Raises
         TemporaryError (code 10, transport, a result list that does not match the chunk).
         """
+        return self.prepare_chunk(campaign_id, chunk_key, recipients, resend=resend, spec=spec).send().outcomes()
+
+    def prepare_chunk(
+        self,
+        campaign_id: str,
+        chunk_key: str,
+        recipients: Sequence[ChunkRecipient],
+        *,
+        resend: bool = False,
+        spec: CampaignSpec | None = None,
+    ) -> PreparedAdd:
+        """``add_chunk`` split in two (``campaigns.providers.port.prepare_chunk``): the
+        request built and encoded now (ValueError for a chunk Mobizon would refuse), sent by
+        ``send()``."""
         template = spec.type == 3 if spec is not None else any(r.fields for r in recipients)
         if template:
             payload = [{"recipient": r.phone, **r.fields} for r in recipients]
         else:
             payload = [r.phone for r in recipients]
         flag = spec.placeholders_flag if spec is not None and template else None
-        result = self.client.add_recipients(campaign_id, payload, placeholders_flag=flag)
-        items = _match(recipients, result.items, chunk_key)
-        return [_outcome(r, item, resend) for r, item in zip(recipients, items)]
+        request = self.client.prepare_add_recipients(campaign_id, payload, placeholders_flag=flag)
+        return PreparedAdd(self.client, request, tuple(recipients), chunk_key, resend)
 
     def launch(self, campaign_id: str) -> str:
         """Campaign/Send; the status right after (MODERATION or RUNNING)."""
@@ -183,6 +202,44 @@ class MobizonProvider:
             raise
         if not deleted:
             raise PermanentError("Mobizon did not delete the campaign", method="campaign/delete")
+
+
+class PreparedAdd:
+    """One chunk's AddRecipients request, encoded; ``send()`` posts it."""
+
+    def __init__(
+        self, client: MobizonClient, request: AddRecipientsRequest, recipients: tuple[ChunkRecipient, ...],
+        chunk_key: str, resend: bool,
+    ):
+        self.client = client
+        self.request = request
+        self.recipients = recipients
+        self.chunk_key = chunk_key
+        self.resend = resend
+
+    def send(self) -> ChunkAnswer:
+        """Post the request. Returns once the answer's envelope and each result's code are
+        read: the counts decide whether the next chunk may go, each recipient's outcome is
+        worked out when asked. Raises what ``add_chunk`` raises, all before returning: an
+        answer that is not one well-formed result per recipient is read in full here."""
+        answer = self.client.post_add_recipients(self.request)
+        recipients, resend = self.recipients, self.resend
+        codes_ = recipient_codes(answer.data, len(recipients))
+        if codes_ is None:
+            # Results that may not pair with the chunk, or not parse: refused (TemporaryError)
+            # or accepted now, before anything else is sent.
+            return ChunkAnswer.settled(recipients, self._outcomes(answer))
+        # One result a recipient with a readable code: the parse and the pairing below cannot
+        # fail, and pairing only reorders the results, so these are the outcomes' counts.
+        # Code 4 on a resend means "already added" (PROVIDERS.md), as _outcome reads it.
+        added = codes_.count(0) + (codes_.count(4) if resend else 0)
+        return ChunkAnswer(added, len(recipients) - added, lambda: self._outcomes(answer))
+
+    def _outcomes(self, answer: Answer) -> list[RecipientOutcome]:
+        """Each recipient's outcome from the full answer; TemporaryError when a result cannot
+        be read or the results do not pair with the chunk."""
+        items = _match(self.recipients, parse_add_recipients(answer).items, self.chunk_key)
+        return [_outcome(r, item, self.resend) for r, item in zip(self.recipients, items)]
 
 
 def _match(

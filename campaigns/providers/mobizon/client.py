@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, Sequence
@@ -52,6 +53,22 @@ TASK_STATUS_INTERVAL = 1.0  # TaskQueue/GetStatus: at most once a second (PROVID
 
 def _malformed(name: str, exc: Exception, *, maybe_done: bool = True) -> TemporaryError:
     return TemporaryError(f"unreadable answer: {exc}", method=name, maybe_done=maybe_done)
+
+
+@dataclass(frozen=True)
+class AddRecipientsRequest:
+    """An AddRecipients call's form body, checked and encoded (``prepare_add_recipients``)."""
+
+    body: bytes = field(repr=False)
+
+
+def parse_add_recipients(answer: Answer) -> AddRecipientsResult:
+    """AddRecipients' envelope read into typed results; TemporaryError when a result
+    cannot be read (the call was done: resending is safe, duplicates come back as 4)."""
+    try:
+        return AddRecipientsResult.parse(answer.code, answer.data)
+    except MalformedAnswer as exc:
+        raise _malformed("campaign/addRecipients", exc) from None
 
 
 class MobizonClient:
@@ -172,8 +189,24 @@ class MobizonClient:
         Returns the envelope code (0, 98 some not added, 99 none added) and each
         recipient's result; 98/99 are data, not errors. Raises ValueError for an empty or
         oversized list, mixed kinds, or a recipient without ``recipient``; TemporaryError
-        for code 10 (another add to this campaign is running).
+        for code 10 (another add to this campaign is running) or an unreadable result.
         """
+        request = self.prepare_add_recipients(
+            campaign_id, recipients, replace=replace, placeholders_flag=placeholders_flag
+        )
+        return parse_add_recipients(self.post_add_recipients(request))
+
+    def prepare_add_recipients(
+        self,
+        campaign_id: str | int,
+        recipients: Sequence[str] | Sequence[Mapping[str, str]],
+        *,
+        replace: bool = False,
+        placeholders_flag: int | None = None,
+    ) -> AddRecipientsRequest:
+        """``add_recipients``' request, checked and encoded, for ``post_add_recipients``
+        (so it can be built while another call is in flight). Raises ValueError as
+        ``add_recipients`` does."""
         if not recipients:
             raise ValueError("AddRecipients needs at least one recipient")
         if len(recipients) > MAX_RECIPIENTS_PER_CALL:
@@ -186,15 +219,18 @@ class MobizonClient:
         options = {"replace": 1 if replace else None, "placeholdersFlag": placeholders_flag}
         if any(v is not None for v in options.values()):
             params["params"] = options
-        answer = self._call("campaign", "addRecipients", params)
+        return AddRecipientsRequest(wire.encode(params))
+
+    def post_add_recipients(self, request: AddRecipientsRequest) -> Answer:
+        """Post a prepared AddRecipients request; its envelope (code 0, 98 or 99) with the
+        results unread (``parse_add_recipients``). Raises the transport's errors, and
+        PermanentError for a background task (code 100), never started by a list."""
+        answer = self._transport.call("campaign", "addRecipients", body=request.body)
         if answer.code == codes.BACKGROUND_TASK:
             raise PermanentError(
                 "unexpected background task for a list of numbers", code=answer.code, method="campaign/addRecipients"
             )
-        try:
-            return AddRecipientsResult.parse(answer.code, answer.data)
-        except MalformedAnswer as exc:
-            raise _malformed("campaign/addRecipients", exc) from None
+        return answer
 
     def add_recipients_file(
         self,

@@ -231,6 +231,27 @@ class AddRecipientsResult:
         return cls(code=code, items=tuple(map(RecipientResult.parse, to_list(data))))
 
 
+def recipient_codes(data: Any, count: int) -> list[int] | None:
+    """Each recipient result's code, read cheaply, when ``data`` is a list of ``count``
+    objects whose codes are integers (or integers written as text): an answer that
+    ``AddRecipientsResult.parse`` reads without fail, one result a recipient. None for
+    anything else, which only the full parse may accept or refuse."""
+    if type(data) is not list or len(data) != count:
+        return None
+    codes = []
+    append = codes.append
+    for item in data:
+        if type(item) is not dict:
+            return None
+        code = item.get("code")
+        if type(code) is not int:
+            code = to_int(code) if type(code) is str else None
+            if code is None:
+                return None
+        append(code)
+    return codes
+
+
 @dataclass(frozen=True)
 class CampaignData:
     """Campaign/Get: the campaign's main data. ``validity``, ``mclass`` and
