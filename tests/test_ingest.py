@@ -368,7 +368,8 @@ def stored(engine, campaign_id: int):
     return recipients, chunks, campaign
 
 
-def test_ingest_stores_every_row_and_chunks_in_file_order(engine, tmp_path):
+@pytest.mark.parametrize("helper_bytes", [0, 1], ids=["checked-here", "checked-by-helper-process"])
+def test_ingest_stores_every_row_and_chunks_in_file_order(engine, tmp_path, helper_bytes):
     # Given 1,201 valid numbers, an invalid row and a duplicate, with a header row
     lines = ["phone,name"]
     for i in range(1201):
@@ -380,9 +381,9 @@ def test_ingest_stores_every_row_and_chunks_in_file_order(engine, tmp_path):
     path = write(tmp_path, lines)
     campaign_id = new_campaign(engine, "Hi {name}")
     # When it is ingested with chunks of 500
-    report = ingest_file(
-        path, IngestOptions(text="Hi {name}", country="KZ"), SETTINGS.with_(chunk_size=500), engine, campaign_id
-    )
+    # (checked in this process, or by a helper process while this one stores)
+    settings = SETTINGS.with_(chunk_size=500, check_helper_bytes=helper_bytes)
+    report = ingest_file(path, IngestOptions(text="Hi {name}", country="KZ"), settings, engine, campaign_id)
     # Then every data row is stored with its row number, valid ones chunked 500/500/201
     recipients, chunks, campaign = stored(engine, campaign_id)
     assert (report.rows, report.valid, report.invalid, report.duplicates, report.chunks) == (1203, 1201, 1, 1, 3)
@@ -432,7 +433,8 @@ def count_stored(engine, campaign_id: int) -> tuple[int, int]:
     return recipients, chunks
 
 
-def test_a_file_refused_half_way_leaves_nothing(engine, tmp_path):
+@pytest.mark.parametrize("helper_bytes", [0, 1], ids=["checked-here", "checked-by-helper-process"])
+def test_a_file_refused_half_way_leaves_nothing(engine, tmp_path, helper_bytes):
     # Given a file whose row 30,002 does not decode, after 30,000 good rows (several batches)
     good = "\r\n".join(["phone", *(f"+{phone(i)}" for i in range(30_000))]).encode() + b"\r\n"
     path = tmp_path / "broken.csv"
@@ -440,7 +442,8 @@ def test_a_file_refused_half_way_leaves_nothing(engine, tmp_path):
     campaign_id = new_campaign(engine)
     # When it is ingested, Then it is refused naming the row, and nothing is stored
     with pytest.raises(FileRefused, match=r"broken.csv, row 30002: cannot be decoded"):
-        ingest_file(path, IngestOptions(text="Hello", encoding="utf-8"), SETTINGS, engine, campaign_id)
+        settings = SETTINGS.with_(check_helper_bytes=helper_bytes)
+        ingest_file(path, IngestOptions(text="Hello", encoding="utf-8"), settings, engine, campaign_id)
     assert count_stored(engine, campaign_id) == (0, 0)
     _, _, campaign = stored(engine, campaign_id)
     assert (campaign.rows, campaign.valid) == (0, 0)

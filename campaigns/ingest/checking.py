@@ -21,7 +21,6 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import os
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -162,8 +161,8 @@ def _steal(pending: deque[list], checks: PhoneChecks) -> bool:
 @contextmanager
 def phone_checks(validator: PhoneValidator, *, helper: bool) -> Iterator[PhoneChecks]:
     """Checks for one file: through a helper process when ``helper`` is true and one can be
-    started (at least two CPUs), else in this process. The helper is stopped on exit."""
-    pool = _start_helper(validator) if helper and (os.cpu_count() or 1) > 1 else None
+    started, else in this process. The helper is stopped on exit."""
+    pool = _start_helper(validator) if helper else None
     if pool is None:
         yield _Inline(validator)
         return

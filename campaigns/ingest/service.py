@@ -4,47 +4,32 @@ recipients in chunks for an existing campaign (``ingest_file``).
 Storing a million rows must take seconds, so rows go to the database in batches through
 the driver itself (campaigns.ingest.storage: multi-row INSERTs on SQLite, ``COPY`` on
 PostgreSQL), in one transaction that also writes the chunks and the campaign's counts. A
-file refused half-way leaves nothing behind: the transaction is rolled back.
+file refused half-way leaves nothing behind: the transaction is rolled back. A large file
+is read and checked by a helper process while this one stores (campaigns.ingest.offload;
+campaigns.ingest.checking when only validating).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import chain
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy
 from sqlalchemy import insert, select, update
 
-from campaigns.ingest import segments as seg
-from campaigns.ingest.checking import phone_checks
-from campaigns.ingest.phones import PhoneValidator
-from campaigns.ingest.placeholders import PlaceholderRefused, find_placeholders, placeholders_flag
-from campaigns.ingest.readers import FileRefused, Limits, read_table
-from campaigns.ingest.recipients import Check, Layout, Sink, Tally, find_layout, first_row
+from campaigns.ingest.filecheck import IngestOptions, check_file, chunk_size, use_helper
+from campaigns.ingest.offload import HelperLost, check_in_helper
+from campaigns.ingest.readers import FileRefused
 from campaigns.ingest.rejects import RejectsWriter
-from campaigns.ingest.report import FileInfo, IngestReport
+from campaigns.ingest.report import IngestReport
 from campaigns.ingest.storage import recipient_writer
 from campaigns.settings import Settings
 from campaigns.store.models import Campaign, Chunk, Recipient
 
-MAX_CHUNK = 500  # Mobizon: at most 500 recipients per addRecipients call (seed 002, code 12)
-TEMPLATE, MASS = 3, 2  # Mobizon campaign data[type]
+__all__ = ["IngestOptions", "ingest_file", "validate_file"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    text: str
-    country: str | None = None  # ISO alpha-2 default region for national formats
-    placeholders: str = "keep"  # keep | strip | reject -> Mobizon placeholdersFlag 1 | 2 | 3
-    encoding: str | None = None
-    sheet: str | None = None
-    excel_engine: str = "calamine"
 
 
 def validate_file(
@@ -57,7 +42,7 @@ def validate_file(
     whole is refused (unreadable, no phone column, a placeholder that cannot be sent…) and
     ValueError for options that make no sense (an unknown country or placeholders mode).
     """
-    return _check(Path(path), options, settings, rejects=rejects)
+    return check_file(Path(path), options, settings, rejects=rejects)
 
 
 def ingest_file(
@@ -74,14 +59,29 @@ def ingest_file(
     recipients, or for options that make no sense.
     """
     path = Path(path)
+    if use_helper(path, settings):
+        try:
+            return _ingest(path, options, settings, engine, campaign_id, offload=True)
+        except HelperLost as exc:  # rolled back: nothing stored
+            log.warning("%s: checking again in this process (%s)", path.name, exc)
+    return _ingest(path, options, settings, engine, campaign_id, offload=False)
+
+
+def _ingest(
+    path: Path, options: IngestOptions, settings: Settings, engine: sqlalchemy.Engine, campaign_id: int, *, offload: bool
+) -> IngestReport:
+    """ingest_file, the file checked in a helper process (``offload``) or in this one."""
     with engine.connect() as conn:
         try:
             _claim(conn, campaign_id)
-            with recipient_writer(conn, campaign_id, _chunk_size(settings), path.name) as sink:
-                report = _check(path, options, settings, sink=sink)
+            with recipient_writer(conn, campaign_id, chunk_size(settings), path.name) as sink:
+                if offload:
+                    report = check_in_helper(path, options, settings, sink)
+                else:
+                    report = check_file(path, options, settings, sink=sink)
             if not report.sendable:
                 raise FileRefused(path.name, report.refusal or "no valid recipients")
-            _write_chunks(conn, campaign_id, report.valid, _chunk_size(settings))
+            _write_chunks(conn, campaign_id, report.valid, chunk_size(settings))
             conn.execute(
                 update(Campaign)
                 .where(Campaign.id == campaign_id)
@@ -116,123 +116,6 @@ def _analyze(conn: sqlalchemy.Connection) -> None:
     except sqlalchemy.exc.DBAPIError as exc:
         conn.rollback()
         log.warning("ANALYZE after ingestion failed (the planner may be slow until autovacuum): %s", exc)
-
-
-def _check(
-    path: Path,
-    options: IngestOptions,
-    settings: Settings,
-    *,
-    sink: Sink | None = None,
-    rejects: RejectsWriter | None = None,
-) -> IngestReport:
-    flag = placeholders_flag(options.placeholders)
-    validator = PhoneValidator(options.country)
-    try:
-        names = find_placeholders(options.text)
-    except PlaceholderRefused as exc:
-        raise FileRefused(path.name, str(exc)) from None
-    table = read_table(
-        path,
-        encoding=options.encoding,
-        sheet=options.sheet,
-        excel_engine=options.excel_engine,
-        limits=Limits.from_settings(settings),
-    )
-    info = FileInfo(
-        name=path.name, kind=table.kind, encoding=table.encoding, delimiter=table.delimiter, sheet=table.sheet
-    )
-    report = IngestReport(
-        file=info,
-        placeholders=list(names),
-        campaign_type=TEMPLATE if names else MASS,
-        placeholders_flag=flag,
-    )
-    rows = iter(table.rows)
-    try:
-        first = first_row(rows)
-        if first is None:
-            raise FileRefused(path.name, "the file has no rows")
-        layout = find_layout(first[0], first[1], names, validator, path.name)
-        info.header_row = layout.header_row
-        info.phone_column = layout.phone_header or f"column {layout.phone_index + 1}"
-        _placeholder_columns(path.name, layout, options.placeholders, report)
-        data: Iterator[tuple[int, list[str]]] = rows if layout.header is not None else chain([first], rows)
-        if rejects is not None:
-            rejects.begin(layout.header, len(first[1]))
-        with phone_checks(validator, helper=_use_helper(path, settings)) as checks:
-            check = Check(
-                layout=layout,
-                validator=validator,
-                text=options.text,
-                mode=options.placeholders,
-                sink=sink,
-                on_problem=rejects.write if rejects is not None else None,
-                checks=checks,
-            )
-            tally = check.run(data)
-    finally:
-        _close(table.rows)
-    _count(report, tally, options.text, _chunk_size(settings))
-    return report
-
-
-def _use_helper(path: Path, settings: Settings) -> bool:
-    """A helper process pays for its start (~0.1 s) only on large files."""
-    threshold = settings.check_helper_bytes
-    try:
-        return threshold > 0 and path.stat().st_size >= threshold
-    except OSError:
-        return False
-
-
-def _count(report: IngestReport, tally: Tally, text: str, chunk_size: int) -> None:
-    """Put what the rows came to into ``report``, with the refusal when nothing can be sent."""
-    report.rows, report.valid = tally.rows, tally.valid
-    report.invalid, report.duplicates = tally.invalid, tally.duplicates
-    report.invalid_by_reason = dict(sorted(tally.invalid_by_reason.items(), key=lambda kv: -kv[1]))
-    report.problems = tally.problems
-    report.placeholder_problems.extend(
-        f"{{{name}}} is empty for {number:,} valid recipient{'s' if number > 1 else ''}"
-        for name, number in tally.empty_values.items()
-    )
-    report.segments = {
-        "total": tally.segments_total,
-        "max_per_message": tally.segments_max,
-        "encoding": seg.combine(tally.encodings) if tally.encodings else seg.count(text)[1],
-    }
-    report.chunks = -(-tally.valid // chunk_size)
-    if not report.rows:
-        report.refusal = "no recipients: the file has a header row and no data rows"
-    elif not tally.valid:
-        report.refusal = f"no valid recipients among {report.rows:,} rows"
-
-
-def _placeholder_columns(file: str, layout: Layout, mode: str, report: IngestReport) -> None:
-    """Placeholders without a column: refused with ``reject``, else reported (seed 002, placeholdersFlag)."""
-    if not layout.missing:
-        return
-    header = ", ".join(repr(h) for h in layout.header or () if h)
-    if mode == "reject":
-        missing = ", ".join("{" + name + "}" for name in layout.missing)
-        raise FileRefused(
-            file,
-            f"no column for placeholder {missing} (--placeholders reject); the header row has {header}",
-            layout.header_row,
-        )
-    outcome = "stays in the text as written" if mode == "keep" else "is removed from the text"
-    for name in layout.missing:
-        report.placeholder_problems.append(f"{{{name}}} has no column in the file: it {outcome}")
-
-
-def _chunk_size(settings: Settings) -> int:
-    return max(1, min(settings.chunk_size, MAX_CHUNK))
-
-
-def _close(rows: object) -> None:
-    close = getattr(rows, "close", None)
-    if close is not None:
-        close()
 
 
 def _now() -> datetime:
