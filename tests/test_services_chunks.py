@@ -422,6 +422,25 @@ def test_after_its_turn_a_call_hands_the_campaign_back_only_when_others_wait(sql
     assert looks
 
 
+def test_a_worker_shutting_down_hands_the_campaign_back_after_the_chunk_in_flight(sqlite_uow):
+    # Given a campaign of five chunks, a call with a long budget whose turn is not over,
+    # and a worker that starts shutting down while the second chunk is at the provider
+    fake, settings = FakeProvider(), fast_settings()
+    cid = created(sqlite_uow, fake, settings, count=15, chunk_size=3)
+
+    def stopping() -> bool:
+        return len(fake.calls_to("add_chunk")) >= 2
+
+    # When it adds the campaign's chunks
+    nexts = add_chunks(cid, sqlite_uow, fake, settings, now=at(1), budget=60.0, clock=lambda: 0.0, turn=30.0,
+                       others_waiting=lambda: False, stopping=stopping)
+    # Then it stops once that chunk's answer is recorded, leaving nothing claimed, and
+    # hands the campaign back for the next chunk at once
+    assert nexts == [Next("add", cid)]
+    assert [c.state for c in chunk_rows(sqlite_uow, cid)] == ["added"] * 2 + ["pending"] * 3
+    assert len(fake.calls_to("add_chunk")) == 2
+
+
 def test_without_a_budget_one_chunk_is_added(sqlite_uow):
     fake, settings = FakeProvider(), fast_settings()
     cid = created(sqlite_uow, fake, settings, count=9, chunk_size=3)

@@ -8,6 +8,7 @@ through ``fork`` would hand the same socket to two processes.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from campaigns.services.next import Next
 
 ProviderFactory = Callable[[str, Settings], "Provider"]
+
+log = logging.getLogger(__name__)
 
 
 class UnknownCampaign(LookupError):
@@ -48,6 +51,8 @@ class WorkerContext:
     dispatcher: Dispatcher
     provider_factory: ProviderFactory = _default_provider_factory
     owns_engine: bool = True
+    # True once the worker shuts down: long tasks hand their work back (workers.shutdown)
+    stopping: Callable[[], bool] = lambda: False
     _pacer: object = None
     _providers: dict = field(default_factory=dict)
     _campaign_provider: dict = field(default_factory=dict)
@@ -85,6 +90,25 @@ class WorkerContext:
                 self._pacer = CampaignPacer.from_settings(self.settings)
             return self._pacer
 
+    def warm(self, names: Iterable[str]) -> None:
+        """Open one database connection and build the providers called ``names`` that are
+        configured, so that this process's first task does not pay for them (importing and
+        building an HTTP client took ~250 ms, the connection a few ms: measured in a
+        pool child's first add). Never raises: what fails here fails again, and is
+        reported, in the first task that needs it."""
+        try:
+            with self.engine.connect():
+                pass
+        except Exception as exc:  # noqa: BLE001 - the database may be starting
+            log.info("warm-up: no database connection yet (%s)", type(exc).__name__)
+        for name in names:
+            try:
+                self.provider(name)
+            except ValueError:  # not configured here (no key, no sandbox URL)
+                pass
+            except Exception as exc:  # noqa: BLE001
+                log.info("warm-up: provider %s not built (%s)", name, type(exc).__name__)
+
     def dispatch(self, steps: Iterable["Next"]) -> None:
         dispatch_all(self.dispatcher, steps)
 
@@ -109,6 +133,7 @@ def build_context(
     *,
     engine: Engine | None = None,
     provider_factory: ProviderFactory | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> WorkerContext:
     """A context over ``engine`` (or a new one for ``settings.database_url``, then owned and disposed by ``close``)."""
     return WorkerContext(
@@ -117,6 +142,7 @@ def build_context(
         dispatcher=dispatcher,
         provider_factory=provider_factory or _default_provider_factory,
         owns_engine=engine is None,
+        **({"stopping": stopping} if stopping is not None else {}),
     )
 
 
@@ -125,24 +151,28 @@ def build_context(
 _process: dict = {}
 
 
-def init_process(settings: Settings, dispatcher_factory: Callable[[], Dispatcher]) -> WorkerContext:
+def init_process(
+    settings: Settings, dispatcher_factory: Callable[[], Dispatcher], stopping: Callable[[], bool] | None = None
+) -> WorkerContext:
     """Build this process's context (replacing one inherited through fork, whose engine
     is abandoned without closing the parent's connections)."""
     with _process_lock:
         inherited = _process.get("context")
         if inherited is not None and _process.get("pid") != os.getpid():
             inherited.engine.dispose(close=False)
-        context = build_context(settings, dispatcher_factory())
+        context = build_context(settings, dispatcher_factory(), stopping=stopping)
         _process.update(context=context, pid=os.getpid())
         return context
 
 
-def current(settings: Settings, dispatcher_factory: Callable[[], Dispatcher]) -> WorkerContext:
+def current(
+    settings: Settings, dispatcher_factory: Callable[[], Dispatcher], stopping: Callable[[], bool] | None = None
+) -> WorkerContext:
     """This process's context, built on first use."""
     context = _process.get("context")
     if context is not None and _process.get("pid") == os.getpid():
         return context
-    return init_process(settings, dispatcher_factory)
+    return init_process(settings, dispatcher_factory, stopping)
 
 
 def close_process() -> None:

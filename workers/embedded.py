@@ -112,13 +112,19 @@ class EmbeddedRunner:
     ):
         self.settings = settings
         self.providers = SandboxProviders(settings, provider_factory, simulator_options=simulator_options)
-        self.context: WorkerContext = build_context(settings, self, engine=engine, provider_factory=self.providers)
+        # Set by close(): a step going on with a campaign's chunks hands it back after the
+        # chunk in flight, so closing waits for one chunk, not a whole add budget.
+        self._closing = threading.Event()
+        self.context: WorkerContext = build_context(
+            settings, self, engine=engine, provider_factory=self.providers, stopping=self._closing.is_set
+        )
         self._status_of = status_of
         self._heap: list[_Timer] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="campaigns-step")
         self._tick_running = threading.Event()
+        self._queued = 0  # steps handed to the pool that no thread has started yet
         self._holder = f"embedded-{os.getpid()}-{id(self)}"
 
     # -- Dispatcher ---------------------------------------------------------------
@@ -135,6 +141,17 @@ class EmbeddedRunner:
             heapq.heappush(self._heap, _Timer(time.monotonic() + countdown, next(self._seq), action, campaign_id, retries))
             self._cond.notify()
 
+    def waiting(self) -> bool:
+        """True when a due step waits for a free thread (campaigns then take turns, as
+        with CeleryDispatcher.waiting)."""
+        with self._cond:
+            return self._queued > 0
+
+    def _submit(self, timer: _Timer) -> None:
+        with self._cond:
+            self._queued += 1
+        self._pool.submit(self._execute, timer)
+
     def pending(self) -> int:
         """Steps waiting in the timer heap (ticks included)."""
         with self._cond:
@@ -142,6 +159,8 @@ class EmbeddedRunner:
 
     # -- running ------------------------------------------------------------------
     def _execute(self, timer: _Timer) -> None:
+        with self._cond:
+            self._queued -= 1
         try:
             if timer.action == TICK:
                 try:
@@ -200,9 +219,9 @@ class EmbeddedRunner:
                 next_tick = now + poll_every
                 if not self._tick_running.is_set():  # one tick at a time
                     self._tick_running.set()
-                    self._pool.submit(self._execute, _Timer(now, next(self._seq), TICK))
+                    self._submit(_Timer(now, next(self._seq), TICK))
             for timer in self._due(now):
-                self._pool.submit(self._execute, timer)
+                self._submit(timer)
             if now >= next_look:
                 next_look = now + progress_every
                 statuses = {cid: self._status(cid) for cid in ids}
@@ -221,6 +240,7 @@ class EmbeddedRunner:
     def close(self) -> None:
         """Wait for the steps in flight, drop the rest (the scanner re-issues them later),
         close the providers and stop the in-process simulator."""
+        self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._cond:
             self._heap.clear()

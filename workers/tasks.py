@@ -36,13 +36,17 @@ log = logging.getLogger(__name__)
 
 # An add task goes on with its campaign's next chunks in the same task (no hop through
 # the broker; chunk_pipeline sends each as soon as the previous one's answer is in) for
-# at most CONTINUE_SECONDS, then hands the campaign back to the queue: the tick and a warm
-# shutdown wait at most about this long for a worker. After TURN_SECONDS it hands the
-# campaign back as soon as a task waits in a queue, so that campaigns take turns (ten
-# campaigns on four workers then all finish near the end, instead of the last two running
-# alone), while a campaign alone keeps its worker: a hand-off costs a broker hop and an
-# unpipelined chunk (tens of ms).
-CONTINUE_SECONDS = 10.0
+# at most CONTINUE_SECONDS, then hands the campaign back to the queue. After TURN_SECONDS
+# it hands the campaign back as soon as a task waits in a queue (another campaign's add,
+# or the tick when every worker is busy), so that campaigns take turns (ten campaigns on
+# four workers then all finish near the end, instead of the last two running alone),
+# while a campaign alone keeps its worker: a hand-over cost ~40 ms of a campaign's time
+# (recording the last chunk, the broker hop, the new task's claim; measured in
+# bench/dispatch.py's workers), every 10 s before. A warm shutdown makes the task hand
+# its campaign back after the chunk in flight (WorkerContext.stopping), so the longer
+# bound does not make a shutdown wait; it stays far under the broker's visibility
+# timeout (workers.constants.VISIBILITY_TIMEOUT, 3600 s).
+CONTINUE_SECONDS = 60.0
 TURN_SECONDS = 2.0
 
 # A database that is down, restarting or (SQLite) locked: the same call will work later.
@@ -67,7 +71,7 @@ def _add(ctx: WorkerContext, campaign_id: int):
     pacer = None if provider.server_side_campaigns else ctx.pacer()
     return add_chunks(
         campaign_id, ctx.uow_factory, provider, ctx.settings, pacer=pacer, budget=CONTINUE_SECONDS,
-        turn=TURN_SECONDS, others_waiting=_others_waiting(ctx),
+        turn=TURN_SECONDS, others_waiting=_others_waiting(ctx), stopping=ctx.stopping,
     )
 
 

@@ -65,13 +65,15 @@ def add_chunks(
     clock: Callable[[], float] = time.monotonic,
     turn: float | None = None,
     others_waiting: Callable[[], bool] | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> list[Next]:
     """``add_next_chunk``, going on with the campaign's next chunks in this call while
     ``budget`` seconds (by ``clock``) have not run out, as long as each chunk is followed
     by exactly [Next("add")] at once. Returns what ``add_next_chunk`` returns for the last
     chunk: [Next("add")] when the budget ran out with chunks left. With ``turn`` and
     ``others_waiting``, it also stops once ``turn`` seconds have passed and
-    ``others_waiting()`` says other work waits for this worker (campaigns take turns).
+    ``others_waiting()`` says other work waits for this worker (campaigns take turns),
+    and as soon as ``stopping()`` says the worker shuts down.
 
     Chunks still go one at a time, each sent as soon as the previous one's answer is in;
     the hop through the broker is saved. Without a pacer they go through
@@ -85,7 +87,7 @@ def add_chunks(
 
     def keep_going() -> bool:
         at = clock()
-        if at >= deadline:
+        if at >= deadline or (stopping is not None and stopping()):
             return False
         return turn is None or others_waiting is None or at < started + turn or not others_waiting()
 
