@@ -1,19 +1,19 @@
 """The phone checks of a file's rows, block by block, in this process or in a helper process.
 
-Checking phones is the largest single cost of ingesting a large file (2.5-3 µs a row
-against ~1 µs for reading it and ~1 µs for storing it). ``helper_checks`` hands each
-block's phone cells to one helper process, which checks block k+1 while this process
-reads, deduplicates and stores block k: on a machine with two cores, a million-row file
-then takes about the time of the slower half instead of the sum. ``inline_checks`` checks
-in this process (small files, one-core machines, or when a helper cannot be started).
+Checking phones is the largest single cost of checking a large file. With
+``phone_checks(validator, helper=True)`` one helper process checks the phone cells of
+the blocks ahead while this process reads, deduplicates and stores; when this process
+would wait for the helper, it checks a block the helper has not been given instead, so
+the two share the checks as their speeds allow. Without a helper (small files, one CPU,
+a process that may not start children) every block is checked here.
 
 Either way ``checked_blocks`` yields the same blocks with the same verdicts, because the
-helper runs the same ``PhoneValidator.digits_many``. Verdicts cross the process boundary
-as one string (the digits of each cell, "" for an invalid one) and the list of reasons
-of the invalid cells in order: 30 times cheaper to pickle than a list of tuples.
+helper runs the same ``PhoneValidator.digits_many``. Cells and verdicts cross the pipe as
+one string each (cells joined by NUL, digits by line breaks) and the list of reasons of
+the invalid cells: 30 times cheaper to pickle than a list of tuples.
 
-A helper that dies (killed, out of memory) is not fatal: the blocks it had not answered
-are checked again in this process, and the rest of the file too.
+A helper that dies (killed, out of memory) is not fatal: the pipe ends, and the blocks it
+had not answered are checked here, as is the rest of the file.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import queue
+import threading
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from itertools import islice
+from multiprocessing.connection import Connection
 from operator import itemgetter
-from typing import Iterator, Protocol, Sequence
+from typing import Iterator, Sequence
 
 from campaigns.ingest.phones import PhoneValidator
 
@@ -35,22 +36,14 @@ log = logging.getLogger(__name__)
 
 BATCH_ROWS = 10_000
 INVALID = "0"  # the digits given for an invalid cell: no valid number is 0, and int() reads it
-IN_FLIGHT = 4  # blocks submitted ahead of the one being stored (the helper takes two at a time)
+READ_AHEAD = 4  # blocks read ahead of the one being stored
+HELPER_QUEUE = 2  # blocks given to the helper and not yet answered
+JOIN_SECONDS = 5.0
 _CELLS = "\x00"  # joins a block's phone cells: the readers refuse NUL in any cell
 _DIGITS = "\n"  # joins the verdicts' digits (digits never hold a line break)
 
 Encoded = tuple[str, list[str]]  # (digits joined by _DIGITS, INVALID when invalid; reasons of the invalid, in order)
 Block = list[tuple[int, list[str]]]  # (row number, cells) as the readers give them
-
-
-class PhoneChecks(Protocol):
-    """Something that checks blocks of phone cells, possibly ahead of time."""
-
-    def submit(self, raws: list[str]) -> "Future[Encoded]": ...
-
-    def check(self, raws: list[str]) -> Encoded: ...
-
-    def lost(self) -> None: ...
 
 
 def encode(validator: PhoneValidator, raws: Sequence[str]) -> Encoded:
@@ -59,8 +52,8 @@ def encode(validator: PhoneValidator, raws: Sequence[str]) -> Encoded:
     return _DIGITS.join(digits), reasons
 
 
-class _Inline:
-    """Checks in this process, when asked."""
+class PhoneChecks:
+    """Checks blocks of phone cells here; see _Helper for checks in a helper process."""
 
     def __init__(self, validator: PhoneValidator):
         self._validator = validator
@@ -68,48 +61,87 @@ class _Inline:
     def check(self, raws: list[str]) -> Encoded:
         return encode(self._validator, raws)
 
-    def submit(self, raws: list[str]) -> "Future[Encoded]":
-        future: Future[Encoded] = Future()
-        future.set_result(self.check(raws))
-        return future
+    def give(self, raws: list[str]) -> bool:
+        """Hand a block to the helper: False when there is none (check it here)."""
+        return False
 
-    def lost(self) -> None:
-        """Nothing to lose: checks run here."""
+    def ready(self) -> bool:
+        """Whether the helper's next answer can be taken without waiting."""
+        return False
+
+    def take(self) -> Encoded | None:
+        """The helper's answer to the oldest block it was given (waiting for it), or None
+        when the helper is gone: the blocks it was given must then be checked here."""
+        return None
 
 
-class _Helper(_Inline):
-    """Checks in one helper process; ``check`` (this process) is the fallback."""
+class _Helper(PhoneChecks):
+    """Checks in one helper process, which answers the blocks it is given in order.
 
-    def __init__(self, validator: PhoneValidator, pool: ProcessPoolExecutor):
+    Blocks go down the pipe from a thread of their own: this process never waits to send,
+    so a helper waiting to send an answer can never wait on this process in turn.
+    """
+
+    def __init__(self, validator: PhoneValidator, process, sending: Connection, receiving: Connection):
         super().__init__(validator)
-        self._pool: ProcessPoolExecutor | None = pool
+        self._process = process
+        self._sending: Connection | None = sending
+        self._receiving = receiving
+        self.answered = 0  # blocks the helper checked
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_all, args=(sending,), name="phone-checks-sender", daemon=True)
+        self._sender.start()
 
-    def submit(self, raws: list[str]) -> "Future[Encoded]":
-        if self._pool is not None:
-            joined = _CELLS.join(raws)
-            if joined.count(_CELLS) == len(raws) - 1:
-                try:
-                    return self._pool.submit(_check_in_helper, joined)
-                except (BrokenProcessPool, RuntimeError, OSError):
-                    self.lost()
-        return super().submit(raws)
+    def give(self, raws: list[str]) -> bool:
+        if self._sending is None:
+            return False
+        joined = _CELLS.join(raws)
+        if joined.count(_CELLS) != len(raws) - 1:  # a cell holding the separator: here
+            return False
+        self._outbox.put(joined)
+        return True
+
+    def _send_all(self, sending: Connection) -> None:
+        while True:
+            joined = self._outbox.get()
+            if joined is None:
+                break
+            try:
+                sending.send(joined)
+            except OSError:  # the helper is gone: take() finds out
+                break
+        sending.close()  # the helper's end of input: it stops
+
+    def ready(self) -> bool:
+        try:
+            return self._sending is not None and self._receiving.poll()
+        except OSError:
+            return True  # take() finds out what happened
+
+    def take(self) -> Encoded | None:
+        if self._sending is None:
+            return None
+        try:
+            answer = self._receiving.recv()
+        except (EOFError, OSError):  # the pipe ended: the helper died
+            self._lose()
+            return None
+        self.answered += 1
+        return answer
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._sending = None
+        self._outbox.put(None)
+        self._sender.join(JOIN_SECONDS)
+        self._receiving.close()
+        self._process.join(JOIN_SECONDS)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
 
-    def lost(self) -> None:
-        """The helper stopped: the rest of the file is checked in this process."""
-        if self._pool is not None:
-            log.warning("the phone-checking helper process stopped; checking in this process")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
-
-def inline_checks(validator: PhoneValidator) -> PhoneChecks:
-    """Checks run in this process, as each block is submitted."""
-    return _Inline(validator)
+    def _lose(self) -> None:
+        log.warning("the phone-checking helper process stopped; checking in this process")
+        self._sending = None
 
 
 def checked_blocks(rows: Iterator[tuple[int, list[str]]], phone: int, checks: PhoneChecks) -> Iterator[
@@ -119,91 +151,115 @@ def checked_blocks(rows: Iterator[tuple[int, list[str]]], phone: int, checks: Ph
 
     ``raws`` are the blocks' phone cells ("" for a row too short to have one), ``digits``
     the normalized phone of each row (INVALID when invalid), ``reasons`` the reasons of the
-    invalid rows in order. Up to IN_FLIGHT blocks are read and submitted ahead.
+    invalid rows in order. Blocks are read READ_AHEAD ahead; the earliest go to the helper.
     """
-    pending: deque[list] = deque()  # [block, raws, future]
-
-    def feed() -> None:
-        block = list(islice(rows, BATCH_ROWS))
-        if block:
-            raws = _phones(block, phone)
-            pending.append([block, raws, checks.submit(raws)])
-
-    for _ in range(IN_FLIGHT):
-        feed()
-    while pending:
-        block, raws, future = pending.popleft()
-        feed()
-        # Rather than wait for the helper, check a block it has not started here (the
-        # latest one queued): the two processes share the checks as their speeds allow.
-        while not future.done():
-            if not _steal(pending, checks):
+    pending: deque[list] = deque()  # [block, raws, verdicts or None, given to the helper]
+    given: deque[list] = deque()  # the items given to the helper, oldest first
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < READ_AHEAD:
+            block = list(islice(rows, BATCH_ROWS))
+            if not block:
+                exhausted = True
                 break
-        try:
-            joined, reasons = future.result()
-        except BrokenProcessPool:
-            checks.lost()
-            joined, reasons = checks.check(raws)
-        yield block, raws, joined.split(_DIGITS), iter(reasons)
+            pending.append([block, _phones(block, phone), None, False])
+        if not pending:
+            return
+        for item in pending:
+            if len(given) >= HELPER_QUEUE:
+                break
+            if item[2] is None and not item[3] and checks.give(item[1]):
+                item[3] = True
+                given.append(item)
+        head = pending[0]
+        while head[2] is None:
+            if head[3]:
+                # Rather than wait for the helper, check here the latest block it was not given.
+                if not checks.ready() and _check_latest(pending, checks):
+                    continue
+                _take(given, checks)
+            else:
+                head[2] = checks.check(head[1])
+        pending.popleft()
+        joined, reasons = head[2]
+        yield head[0], head[1], joined.split(_DIGITS), iter(reasons)
 
 
-def _steal(pending: deque[list], checks: PhoneChecks) -> bool:
-    """Check here the latest pending block whose check the helper has not started."""
+def _take(given: deque[list], checks: PhoneChecks) -> None:
+    """The helper's next answer to its oldest block; when it is gone, its blocks come back."""
+    answer = checks.take()
+    if answer is None:
+        for item in given:
+            item[3] = False
+        given.clear()
+        return
+    given.popleft()[2] = answer
+
+
+def _check_latest(pending: deque[list], checks: PhoneChecks) -> bool:
     for item in reversed(pending):
-        if item[2].cancel():
-            done: Future[Encoded] = Future()
-            done.set_result(checks.check(item[1]))
-            item[2] = done
+        if item[2] is None and not item[3]:
+            item[2] = checks.check(item[1])
             return True
     return False
 
 
 @contextmanager
 def phone_checks(validator: PhoneValidator, *, helper: bool) -> Iterator[PhoneChecks]:
-    """Checks for one file: through a helper process when ``helper`` is true and one can be
-    started, else in this process. The helper is stopped on exit."""
-    pool = _start_helper(validator) if helper else None
-    if pool is None:
-        yield _Inline(validator)
+    """Checks for one file: with a helper process when ``helper`` is true and one can be
+    started, else here. The helper is stopped on exit."""
+    checks = _start_helper(validator) if helper else None
+    if checks is None:
+        yield PhoneChecks(validator)
         return
-    checks = _Helper(validator, pool)
     try:
         yield checks
     finally:
         checks.close()
 
 
-def _start_helper(validator: PhoneValidator) -> ProcessPoolExecutor | None:
-    """A one-process pool whose process holds a validator like ``validator``, or None when
-    no process can be started here (a daemonic process, a sandbox refusing fork)."""
+def inline_checks(validator: PhoneValidator) -> PhoneChecks:
+    """Checks run in this process."""
+    return PhoneChecks(validator)
+
+
+def _start_helper(validator: PhoneValidator) -> _Helper | None:
+    """A helper process checking like ``validator``, or None when none can be started here
+    (a daemonic process, a sandbox refusing new processes)."""
+    context = multiprocessing.get_context("spawn")  # this process may run threads: never fork
+    to_helper, helper_input = context.Pipe(duplex=False)
+    helper_output, from_helper = context.Pipe(duplex=False)
     try:
-        # spawn, not fork: this process may run threads (an embedded worker, a web server).
-        return ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_in_helper,
-            initargs=(validator.region,),
+        process = context.Process(
+            target=_serve, args=(validator.region, to_helper, from_helper), name="phone-checks", daemon=True
         )
+        process.start()
     except (OSError, AssertionError, ValueError) as exc:
+        for end in (to_helper, helper_input, helper_output, from_helper):
+            end.close()
         log.info("phones checked in this process (no helper process: %s)", exc)
         return None
+    # Only the helper keeps its ends: when it dies, reading from it ends instead of waiting.
+    to_helper.close()
+    from_helper.close()
+    return _Helper(validator, process, helper_input, helper_output)
 
 
-_helper_validator: PhoneValidator | None = None  # set in the helper process by its initializer
-
-
-def _start_in_helper(region: str | None) -> None:
-    global _helper_validator
-    _helper_validator = PhoneValidator(region)
-    # The helper only runs checks, which make no reference cycles; the cyclic collector
-    # would otherwise walk every verdict tuple of a block, again and again (measured: the
-    # checks took 75% longer with it on).
+def _serve(region: str | None, cells: Connection, verdicts: Connection) -> None:
+    """The helper process: answer each block of cells, in order, until its input ends."""
+    # Checks make no reference cycles; the cyclic collector would only walk every verdict
+    # tuple of a block again and again (measured: the checks took 75% longer with it on).
     gc.disable()
-
-
-def _check_in_helper(joined: str) -> Encoded:
-    assert _helper_validator is not None, "the helper's initializer did not run"
-    return encode(_helper_validator, joined.split(_CELLS))
+    validator = PhoneValidator(region)
+    try:
+        while True:
+            try:
+                joined = cells.recv()
+            except EOFError:
+                return
+            verdicts.send(encode(validator, joined.split(_CELLS)))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # this process stopped listening
 
 
 def _phones(block: Block, phone: int) -> list[str]:

@@ -1,8 +1,7 @@
 """Checking a recipient file from end to end: read it, find its layout, check every row.
 
 ``check_file`` is what ``validate_file`` runs, and what ``ingest_file`` runs with a sink
-that stores the rows, in this process or in a helper process (campaigns.ingest.offload).
-It imports nothing of the database, so a helper process starts light.
+that stores the rows. It imports nothing of the database.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ recipients in chunks for an existing campaign (``ingest_file``).
 Storing a million rows must take seconds, so rows go to the database in batches through
 the driver itself (campaigns.ingest.storage: multi-row INSERTs on SQLite, ``COPY`` on
 PostgreSQL), in one transaction that also writes the chunks and the campaign's counts. A
-file refused half-way leaves nothing behind: the transaction is rolled back. A large file
-is read and checked by a helper process while this one stores (campaigns.ingest.offload;
-campaigns.ingest.checking when only validating).
+file refused half-way leaves nothing behind: the transaction is rolled back. The phones of
+a large file are checked by a helper process while this one reads and stores
+(campaigns.ingest.checking).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy import insert, select, update
 
-from campaigns.ingest.filecheck import IngestOptions, check_file, chunk_size, use_helper
-from campaigns.ingest.offload import HelperLost, check_in_helper
+from campaigns.ingest.filecheck import IngestOptions, check_file, chunk_size
 from campaigns.ingest.readers import FileRefused
 from campaigns.ingest.rejects import RejectsWriter
 from campaigns.ingest.report import IngestReport
@@ -59,26 +58,11 @@ def ingest_file(
     recipients, or for options that make no sense.
     """
     path = Path(path)
-    if use_helper(path, settings):
-        try:
-            return _ingest(path, options, settings, engine, campaign_id, offload=True)
-        except HelperLost as exc:  # rolled back: nothing stored
-            log.warning("%s: checking again in this process (%s)", path.name, exc)
-    return _ingest(path, options, settings, engine, campaign_id, offload=False)
-
-
-def _ingest(
-    path: Path, options: IngestOptions, settings: Settings, engine: sqlalchemy.Engine, campaign_id: int, *, offload: bool
-) -> IngestReport:
-    """ingest_file, the file checked in a helper process (``offload``) or in this one."""
     with engine.connect() as conn:
         try:
             _claim(conn, campaign_id)
             with recipient_writer(conn, campaign_id, chunk_size(settings), path.name) as sink:
-                if offload:
-                    report = check_in_helper(path, options, settings, sink)
-                else:
-                    report = check_file(path, options, settings, sink=sink)
+                report = check_file(path, options, settings, sink=sink)
             if not report.sendable:
                 raise FileRefused(path.name, report.refusal or "no valid recipients")
             _write_chunks(conn, campaign_id, report.valid, chunk_size(settings))
