@@ -16,6 +16,7 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, Phon
 
 from campaigns.ingest.phones import (
     EMPTY,
+    LEARN_AFTER,
     NOT_A_NUMBER,
     SCIENTIFIC,
     UNKNOWN_COUNTRY,
@@ -436,3 +437,17 @@ def test_formatted_input_gets_the_verdict_phonenumbers_gives_the_raw_string():
         assert validators[region].check(raw) == reference(raw, region), (raw, region)
         checked += 1
     assert checked > 5_000
+
+
+def test_calling_codes_a_file_uses_get_lanes_as_they_come():
+    # Given no default region (no lanes to begin with) and a file of Kazakh and British numbers
+    validator = PhoneValidator(None)
+    kazakh = [f"+7701{i:07d}" for i in range(LEARN_AFTER + 10)]
+    british = [f"+44 7400 {i:06d}" for i in range(20)]
+    assert validator.check_many(kazakh + british) == [validator.check(raw) for raw in kazakh + british]
+    assert validator.lane_hits == 0
+    # When the next block comes, Then the common code (7) has lanes, the rare one (44) not yet,
+    # and the verdicts stay those of the Python way
+    again = [f"+7702{i:07d}" for i in range(100)] + british
+    assert validator.check_many(again) == [validator.check(raw) for raw in again]
+    assert validator.lane_hits == 100
