@@ -10,6 +10,7 @@ import math
 import random
 import secrets
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,5 +338,74 @@ def test_redis_restarted_empty_mid_campaign_delays_it_and_loses_nothing(tmp_path
     finally:
         cluster.stop()
         redis_server.kill()
+        engine.dispose()
+        services.drop_pg_database(url)
+
+
+def test_a_warm_shutdown_hands_the_campaign_back_after_the_chunk_in_flight(
+    tmp_path_factory, simulator, tmp_path
+):
+    # Given one worker of its own (a database and a Redis database no other worker reads)
+    # and no beat yet: a tick waiting in the queue while the worker shuts down would end
+    # the add turn by itself (workers.tasks.TURN_SECONDS), and this test is about the
+    # shutdown flag. The provider takes 2 s per AddRecipients: the campaign's 20 chunks
+    # need ~40 s, so a worker that went on with it (an add turn lasts up to 60 s,
+    # workers.tasks.CONTINUE_SECONDS) would still be adding long after the bound below.
+    # The client waits longer than the provider takes, and the scanner longer than one
+    # chunk takes, so nothing in flight is taken for lost.
+    import redis
+
+    broker = services.redis_url().rsplit("/", 1)[0] + "/12"
+    client = redis.Redis.from_url(broker)
+    client.flushdb()
+    url, engine = _pg_database()
+    env = pipeline_env(url, broker, simulator.base_url)
+    env.update(CAMPAIGNS_HTTP_TIMEOUT="8", CAMPAIGNS_STALL_SECONDS="10")
+    cluster = Cluster(env, tmp_path_factory.mktemp("pipeline-logs-shutdown"))
+    try:
+        first = cluster.start_worker("sworker1")
+        cluster.wait_ready(first, " ready.")
+        simulator.simulator.configure(add_latency=2.0)
+        printed, source = run_campaign(env, engine, tmp_path, valid=5000, seed=5)
+        wait_for(engine, printed["id"], lambda s: s["chunks"]["added"] >= 2 and s["chunks"]["adding"] >= 1, 60,
+                 "a chunk in flight")
+        # When the worker's main process gets SIGTERM, as a process manager stops it (a warm
+        # shutdown; the pool children reset SIGTERM to its default, so the signal goes to
+        # the main process alone)
+        stopped_at = time.monotonic()
+        first.popen.send_signal(signal.SIGTERM)
+        # Then it exits cleanly within a generous bound (the chunks in flight take ~2-4 s),
+        # long before the campaign's remaining chunks would have taken
+        try:
+            exit_code = first.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the worker still ran 20 s after SIGTERM:\n{first.text()[-3000:]}") from None
+        took = time.monotonic() - stopped_at
+        assert exit_code == 0, first.text()[-3000:]
+        # having recorded what it sent and handed the rest back: nothing left claimed,
+        # chunks left to add
+        left = campaign_status(printed["id"], lambda: UnitOfWork(engine))
+        assert left["chunks"]["adding"] == 0, (left, took)
+        assert left["chunks"]["pending"] > 0 and left["state"] == "adding", (left, took)
+        # And when a second worker starts, with a beat (the provider answering quickly again)
+        simulator.simulator.configure(add_latency=0.02)
+        second = cluster.start_worker("sworker2")
+        cluster.wait_ready(second, " ready.")
+        cluster.wait_ready(cluster.start_beat("sbeat"), "beat: Starting")
+        # Then the campaign reaches done with every recipient added exactly once
+        wait_for(engine, printed["id"], lambda s: s["state"] == "done", 120, "done")
+        assert_exact_accounting(engine, simulator, printed["id"], source)
+        # and no chunk was sent twice: each was claimed once, none came back "already added"
+        with engine.connect() as conn:
+            attempts = conn.scalars(select(Chunk.attempts).where(Chunk.campaign_id == printed["id"])).all()
+            resent = conn.scalar(select(func.count()).where(Recipient.campaign_id == printed["id"],
+                                                            Recipient.provider_code == 4))
+        assert set(attempts) == {1} and resent == 0, (attempts, resent)
+        assert "campaigns.add[" in second.text(), "the second worker ran no add"
+        assert_key_in_no_log(cluster)
+    finally:
+        cluster.stop()
+        client.flushdb()
+        client.close()
         engine.dispose()
         services.drop_pg_database(url)
