@@ -18,7 +18,6 @@ had not answered are checked here, as is the rest of the file.
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import logging
 import multiprocessing
@@ -253,8 +252,10 @@ def _widen(end: Connection) -> None:
     """A pipe holding a whole block (~150 KiB) instead of Linux's 64 KiB: one write and one
     wake-up a block rather than three (best effort: the system may refuse)."""
     try:
+        import fcntl  # POSIX only
+
         fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (AttributeError, OSError, ValueError):
+    except (ImportError, AttributeError, OSError, ValueError):
         pass
 
 
