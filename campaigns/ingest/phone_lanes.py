@@ -43,7 +43,6 @@ class Lanes:
 
     pattern: re.Pattern[str]
     prepends: tuple[str, ...]  # by group number; [0] unused
-    codes: frozenset[str]
 
 
 def build_lanes(region: RegionRules | None, codes: list[CallingCode]) -> Lanes | None:
@@ -73,7 +72,7 @@ def build_lanes(region: RegionRules | None, codes: list[CallingCode]) -> Lanes |
     pattern = re.compile(alternatives, re.ASCII)
     if pattern.groups != len(prepends):  # a metadata pattern kept a group: no lanes
         return None
-    return Lanes(pattern, ("", *prepends), frozenset(c.code for c in codes))
+    return Lanes(pattern, ("", *prepends))
 
 
 def _international(code: CallingCode) -> list[tuple[str, str]]:
