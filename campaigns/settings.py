@@ -22,6 +22,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _max_rows(env: Mapping[str, str], default: int) -> int:
+    from campaigns.store.keys import ROW_LIMIT  # row numbers are part of recipient ids
+
+    value = _int(env, "CAMPAIGNS_MAX_ROWS", default)
+    if not 1 <= value < ROW_LIMIT - 1:
+        raise SettingsError(f"CAMPAIGNS_MAX_ROWS must be between 1 and {ROW_LIMIT - 2:,}, got {value:,}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -90,7 +99,7 @@ class Settings:
             stall_seconds=_float(env, "CAMPAIGNS_STALL_SECONDS", d.stall_seconds),
             chunk_size=_int(env, "CAMPAIGNS_CHUNK_SIZE", d.chunk_size),
             max_file_bytes=_int(env, "CAMPAIGNS_MAX_FILE_BYTES", d.max_file_bytes),
-            max_rows=_int(env, "CAMPAIGNS_MAX_ROWS", d.max_rows),
+            max_rows=_max_rows(env, d.max_rows),
             max_inflate_ratio=_int(env, "CAMPAIGNS_MAX_INFLATE_RATIO", d.max_inflate_ratio),
             max_inflated_bytes=_int(env, "CAMPAIGNS_MAX_INFLATED_BYTES", d.max_inflated_bytes),
             check_helper_bytes=_int(env, "CAMPAIGNS_CHECK_HELPER_BYTES", d.check_helper_bytes),

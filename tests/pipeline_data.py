@@ -26,6 +26,7 @@ from campaigns.services.next import Next
 from campaigns.services.recover import scan_stalled
 from campaigns.settings import Settings
 from campaigns.store.models import Campaign, Chunk, CounterSample, Recipient
+from campaigns.store.keys import recipient_id
 
 T0 = datetime(2030, 1, 1, 9, 0, 0, tzinfo=timezone.utc)
 
@@ -57,11 +58,12 @@ def make_campaign(
     invalid: list[str] = (),
     provider_campaign_id: str | None = None,
     now: datetime = T0,
+    first_row: int = 1,
 ) -> int:
     """A campaign with ``numbers`` (or ``count`` generated ones) as valid recipients split
-    into chunks of ``chunk_size``, plus ``invalid`` rows; returns its id. The provider's
-    name defaults to one of its own ("fake-…"): PostgreSQL keeps the other tests'
-    campaigns, and a poll must not mix theirs with ours."""
+    into chunks of ``chunk_size``, plus ``invalid`` rows, numbered from ``first_row``;
+    returns its id. The provider's name defaults to one of its own ("fake-…"): PostgreSQL
+    keeps the other tests' campaigns, and a poll must not mix theirs with ours."""
     provider = provider or f"fake-{uuid.uuid4().hex[:8]}"
     numbers = list(numbers) if numbers is not None else phones(count)
     with uow_factory() as uow:
@@ -72,16 +74,18 @@ def make_campaign(
         )
         uow.session.add(campaign)
         uow.session.flush()
-        rows, row_number = [], 0
+        rows, row_number = [], first_row - 1
         for i, phone in enumerate(numbers):
             row_number += 1
             rows.append(dict(
+                id=recipient_id(campaign.id, row_number, True),
                 campaign_id=campaign.id, row_number=row_number, raw_phone=f"+{phone}", phone=phone,
                 fields=json.dumps(fields) if fields else None, verdict="valid", chunk_seq=i // chunk_size,
             ))
         for raw in invalid:
             row_number += 1
             rows.append(dict(
+                id=recipient_id(campaign.id, row_number, False),
                 campaign_id=campaign.id, row_number=row_number, raw_phone=raw, phone=None, fields=None,
                 verdict="invalid", reason="not a phone number", chunk_seq=None,
             ))
@@ -91,7 +95,8 @@ def make_campaign(
         if sizes:
             uow.session.execute(
                 insert(Chunk),
-                [dict(campaign_id=campaign.id, seq=seq, size=size, state="pending", state_changed_at=now)
+                [dict(campaign_id=campaign.id, seq=seq, size=size, state="pending", state_changed_at=now,
+                      first_row=first_row + seq * chunk_size, last_row=first_row + seq * chunk_size + size - 1)
                  for seq, size in enumerate(sizes)],
             )
         uow.commit()

@@ -13,6 +13,8 @@ from campaigns.ingest.readers import FileRefused
 from campaigns.ingest.rejects import RejectsWriter
 from campaigns.ingest.service import IngestOptions, ingest_file, validate_file
 from campaigns.settings import Settings
+from campaigns.ingest.storage import recipient_writer
+from campaigns.store.keys import ROW_LIMIT, recipient_id
 from campaigns.store.models import Campaign, Chunk, Recipient
 
 SETTINGS = Settings()
@@ -356,7 +358,7 @@ def stored(engine, campaign_id: int):
         recipients = conn.execute(
             select(
                 Recipient.row_number, Recipient.raw_phone, Recipient.phone, Recipient.fields,
-                Recipient.verdict, Recipient.reason, Recipient.segments, Recipient.chunk_seq,
+                Recipient.verdict, Recipient.reason, Recipient.segments, Recipient.chunk_seq, Recipient.id,
             )
             .where(Recipient.campaign_id == campaign_id)
             .order_by(Recipient.row_number)
@@ -365,7 +367,24 @@ def stored(engine, campaign_id: int):
             select(Chunk.seq, Chunk.size, Chunk.state).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq)
         ).all()
         campaign = conn.execute(select(Campaign).where(Campaign.id == campaign_id)).one()
+        ranges = conn.execute(
+            select(Chunk.first_row, Chunk.last_row).where(Chunk.campaign_id == campaign_id).order_by(Chunk.seq)
+        ).all()
+    assert_keyed(campaign_id, recipients, [tuple(r) for r in ranges])
     return recipients, chunks, campaign
+
+
+def assert_keyed(campaign_id: int, recipients, ranges: list[tuple[int, int]]) -> None:
+    """Each recipient's id says its campaign, row and validity (campaigns.store.keys), and
+    each chunk's rows are from the first to the last source row of its valid recipients."""
+    assert [r.id for r in recipients] == [
+        recipient_id(campaign_id, r.row_number, r.verdict == "valid") for r in recipients
+    ]
+    by_chunk: dict[int, list[int]] = {}
+    for r in recipients:
+        if r.verdict == "valid":
+            by_chunk.setdefault(r.chunk_seq, []).append(r.row_number)
+    assert ranges == [(rows[0], rows[-1]) for _, rows in sorted(by_chunk.items())]
 
 
 @pytest.mark.parametrize("helper_bytes", [0, 1], ids=["checked-here", "checked-by-helper-process"])
@@ -549,3 +568,16 @@ def test_a_nul_character_in_a_spreadsheet_cell_is_refused_naming_the_row(engine,
     with pytest.raises(FileRefused, match=r"nul.xls, row 3: a cell contains a NUL character"):
         ingest_file(path, IngestOptions(text="Hello"), SETTINGS, engine, campaign_id)
     assert count_stored(engine, campaign_id) == (0, 0)
+
+
+@pytest.mark.parametrize("segments", [1, None], ids=["plain", "template"])
+def test_a_row_number_beyond_what_an_id_holds_is_refused(engine, segments):
+    # Limits keep row numbers far below this; the writer refuses rather than store a wrong id
+    campaign_id = new_campaign(engine)
+    row = ROW_LIMIT
+    valid = (row, "+77010000000", "77010000000") + (() if segments else ("{}", 1))
+    refusal = "big.csv, row 2147483648: more than 2,147,483,647 rows"
+    with engine.connect() as conn, pytest.raises(FileRefused, match=refusal):
+        with recipient_writer(conn, campaign_id, 500, "big.csv") as sink:
+            sink.start(segments)
+            sink.write([(sink.valid_base + row, *valid)], [])

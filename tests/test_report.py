@@ -12,6 +12,7 @@ from campaigns.services.next import Next
 from campaigns.services.report import HEADER, export_report
 from campaigns.store.models import Recipient
 from campaigns.store.uow import UnitOfWork
+from campaigns.store.keys import recipient_id
 from tests.pipeline_data import Driver, fast_settings, make_campaign
 
 EXPECTED = [
@@ -27,20 +28,18 @@ def finished_campaign(engine):
     """A campaign run to done: a delivered recipient, a stop-listed one, and two rows
     that never went anywhere (an invalid one holding a formula, a duplicate)."""
     uow_factory = lambda: UnitOfWork(engine)  # noqa: E731
-    cid = make_campaign(uow_factory, numbers=["77010000000", "77010000001"])
+    # the source file had a header: data rows start at 2
+    cid = make_campaign(uow_factory, numbers=["77010000000", "77010000001"], first_row=2)
     with uow_factory() as uow:
         uow.session.execute(
             insert(Recipient),
             [
-                dict(campaign_id=cid, row_number=3, raw_phone='=HYPERLINK("http://evil")', verdict="invalid",
-                     reason="-not a phone number"),
-                dict(campaign_id=cid, row_number=4, raw_phone="@SUM(1)", verdict="duplicate",
-                     reason="same number as row 2"),
+                dict(id=recipient_id(cid, 4, False), campaign_id=cid, row_number=4,
+                     raw_phone='=HYPERLINK("http://evil")', verdict="invalid", reason="-not a phone number"),
+                dict(id=recipient_id(cid, 5, False), campaign_id=cid, row_number=5, raw_phone="@SUM(1)",
+                     verdict="duplicate", reason="same number as row 2"),
             ],
         )
-        # the source file had a header: data rows start at 2
-        uow.session.execute(Recipient.__table__.update().where(Recipient.campaign_id == cid)
-                            .values(row_number=Recipient.row_number + 1))
         uow.commit()
     driver = Driver(uow_factory, FakeProvider(stop_list=["77010000001"]), fast_settings())
     driver.schedule([Next("create", cid)])

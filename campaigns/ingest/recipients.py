@@ -62,12 +62,15 @@ class Sink(Protocol):
     """Where ``Check`` puts a file's recipient rows, a block of rows at a time.
 
     ``start(segments)`` comes first: an int for a plain campaign, whose valid rows all have
-    that many segments and no fields, and are ``(row_number, raw_phone, phone)``; None for
-    a template campaign, whose valid rows are ``(row_number, raw_phone, phone, fields,
-    segments)``. Then ``write(valid, others)`` for each block, both lists in file order:
-    the n-th valid row of the file (from 0) belongs to chunk ``n // chunk_size``; other
-    rows are ``(row_number, raw_phone, phone, verdict, reason)``, phone None when invalid.
+    that many segments and no fields, and are ``(id, row_number, raw_phone, phone)``; None
+    for a template campaign, whose valid rows are ``(id, row_number, raw_phone, phone,
+    fields, segments)``, where ``id`` is ``valid_base + row_number``. Then ``write(valid,
+    others)`` for each block, both lists in file order: the n-th valid row of the file
+    (from 0) belongs to chunk ``n // chunk_size``; other rows are ``(row_number, raw_phone,
+    phone, verdict, reason)``, phone None when invalid.
     """
+
+    valid_base: int  # a valid row's id less its row number (campaigns.store.keys)
 
     def start(self, segments: int | None) -> None: ...
 
@@ -234,6 +237,7 @@ class Check:
         setdefault = seen.setdefault
         phone = self.layout.phone_index
         sink = self.sink
+        base = 0 if sink is None else sink.valid_base
         if sink is not None:
             sink.start(message_segments)
         valid = 0
@@ -244,7 +248,7 @@ class Check:
             numbers = list(map(itemgetter(0), block))
             firsts = list(map(setdefault, map(int, verdicts), numbers))
             new = list(map(eq, firsts, numbers))
-            good: list[Row] = list(compress(zip(numbers, raws, verdicts), new))
+            good: list[Row] = list(compress(zip(map(base.__add__, numbers), numbers, raws, verdicts), new))
             others: list[Row] = []
             if len(good) < len(block):
                 for i in compress(range(len(block)), map(not_, new)):
@@ -288,6 +292,7 @@ class Check:
         width = max((phone, *indexes)) + 1
         encodings = tally.encodings
         sink = self.sink
+        base = 0 if sink is None else sink.valid_base
         if sink is not None:
             sink.start(None)
         valid = total = largest = 0
@@ -320,7 +325,7 @@ class Check:
                 total += parts
                 if parts > largest:
                     largest = parts
-                append((number, raw, digits, fields_format % tuple(map(quote, values)), parts))
+                append((base + number, number, raw, digits, fields_format % tuple(map(quote, values)), parts))
             valid += len(good)
             if sink is not None:
                 sink.write(good, others)

@@ -24,6 +24,7 @@ from campaigns.ingest.rejects import RejectsWriter
 from campaigns.ingest.report import IngestReport
 from campaigns.ingest.storage import recipient_writer
 from campaigns.settings import Settings
+from campaigns.store.keys import of_campaign
 from campaigns.store.models import Campaign, Chunk, Recipient
 
 __all__ = ["IngestOptions", "ingest_file", "validate_file"]
@@ -65,7 +66,7 @@ def ingest_file(
                 report = check_file(path, options, settings, sink=sink)
             if not report.sendable:
                 raise FileRefused(path.name, report.refusal or "no valid recipients")
-            _write_chunks(conn, campaign_id, report.valid, chunk_size(settings))
+            _write_chunks(conn, campaign_id, sink.chunk_rows, report.valid, chunk_size(settings))
             conn.execute(
                 update(Campaign)
                 .where(Campaign.id == campaign_id)
@@ -113,12 +114,16 @@ def _claim(conn: sqlalchemy.Connection, campaign_id: int) -> None:
     ).rowcount
     if touched != 1:
         raise ValueError(f"campaign {campaign_id} does not exist")
-    stored = conn.execute(select(Recipient.id).where(Recipient.campaign_id == campaign_id).limit(1)).first()
+    stored = conn.execute(select(Recipient.id).where(of_campaign(Recipient.id, campaign_id)).limit(1)).first()
     if stored is not None:
         raise ValueError(f"campaign {campaign_id} already has recipients")
 
 
-def _write_chunks(conn: sqlalchemy.Connection, campaign_id: int, valid: int, size: int) -> None:
+def _write_chunks(
+    conn: sqlalchemy.Connection, campaign_id: int, chunk_rows: list[list[int]], valid: int, size: int
+) -> None:
+    """A pending chunk for each ``[first row, last row]`` of the ``valid`` recipients, in
+    chunks of ``size``."""
     now = _now()
     conn.execute(
         insert(Chunk),
@@ -126,13 +131,15 @@ def _write_chunks(conn: sqlalchemy.Connection, campaign_id: int, valid: int, siz
             {
                 "campaign_id": campaign_id,
                 "seq": seq,
-                "size": min(size, valid - seq * size),
+                "size": size if seq + 1 < len(chunk_rows) else valid - seq * size,
+                "first_row": first_row,
+                "last_row": last_row,
                 "state": "pending",
                 "state_changed_at": now,
                 "attempts": 0,
                 "added": 0,
                 "rejected": 0,
             }
-            for seq in range(-(-valid // size))
+            for seq, (first_row, last_row) in enumerate(chunk_rows)
         ],
     )

@@ -2,14 +2,14 @@
 
 ``recipient_writer(conn, ...)`` gives the ``Sink`` that ``Check`` fills (see
 campaigns.ingest.recipients.Sink for the shapes of its rows). Valid rows are numbered in
-file order from 0 and the n-th goes to chunk ``n // chunk_size``; they are written apart
-from the invalid and duplicate rows, so ids follow the file among the valid rows (the
-order the add path reads a chunk in) and among the others, not across the two.
+file order from 0 and the n-th goes to chunk ``n // chunk_size``; the sink's
+``chunk_rows`` gives each chunk's first and last source row. Ids come from the campaign and
+the row number (campaigns.store.keys): nothing is asked of the database.
 
 - SQLite: multi-row INSERTs whose SQL holds what every row shares (campaign, verdict,
   NULLs, a plain campaign's segments) and the chunk number as one parameter per
   statement: binding each value costs more than SQLite's own insertion, so a valid row of
-  a plain campaign binds 3 values instead of 9 (storing: ~3.5 µs a row to ~1.4 µs).
+  a plain campaign binds 4 values instead of 10 (storing: ~3.5 µs a row to ~1.4 µs).
 - PostgreSQL: ``COPY`` in text format, a block of rows formatted by one ``%`` over a
   repeated line, checked for the characters that need escaping by counting them in the
   whole block (an escaped slow path only for blocks holding one).
@@ -26,6 +26,7 @@ import sqlalchemy
 
 from campaigns.ingest.limits import FileRefused
 from campaigns.ingest.recipients import VALID, Sink
+from campaigns.store.keys import ROW_LIMIT, other_base, valid_base
 
 _SQLITE_ROWS_PER_INSERT = 500  # 500-1,000 measured fastest (100-2,000 tried on a million rows)
 
@@ -36,8 +37,10 @@ def recipient_writer(
 ) -> Iterator[Sink]:
     """A Sink storing recipient rows of ``campaign_id`` through ``conn``'s driver connection,
     in the caller's transaction. Rows still buffered are written when the block exits
-    without an exception. Raises FileRefused (naming ``file`` and the row) for a value
-    PostgreSQL cannot store (a NUL character), ValueError for another database.
+    without an exception; then ``sink.chunk_rows`` lists each chunk's first and last source
+    row. Raises FileRefused (naming ``file`` and the row) for a value PostgreSQL cannot
+    store (a NUL character) or a row number too large for an id, ValueError for another
+    database.
     """
     dbapi = conn.connection.driver_connection
     dialect = conn.dialect.name
@@ -47,49 +50,82 @@ def recipient_writer(
             copy = stack.enter_context(cursor.copy(_PgRows.COPY))
             yield _PgRows(copy, int(campaign_id), chunk_size, file)
         elif dialect == "sqlite":
-            yield stack.enter_context(_SqliteRows(dbapi, int(campaign_id), chunk_size))
+            yield stack.enter_context(_SqliteRows(dbapi, int(campaign_id), chunk_size, file))
         else:
             raise ValueError(f"bulk ingestion into {dialect} is not supported (SQLite and PostgreSQL are)")
 
 
-class _SqliteRows:
+class _Chunks:
+    """Which source rows each chunk holds, from the valid rows as they come."""
+
+    def __init__(self, chunk_size: int, file: str):
+        self._size = chunk_size
+        self._file = file
+        self._seen = 0  # valid rows received
+        self.chunk_rows: list[list[int]] = []  # [first row, last row] of each chunk
+
+    def _track(self, valid: list[tuple], others: list[tuple]) -> None:
+        """Note the chunks of ``valid``; refuse row numbers an id cannot hold."""
+        # Rows come in file order: the last of a list has its largest number.
+        for last in (valid[-1][1] if valid else 0, others[-1][0] if others else 0):
+            if last >= ROW_LIMIT:
+                raise FileRefused(self._file, f"more than {ROW_LIMIT - 1:,} rows", last)
+        size, seen, chunks = self._size, self._seen, self.chunk_rows
+        start = 0
+        while start < len(valid):
+            offset = (seen + start) % size
+            end = min(len(valid), start + size - offset)
+            if offset == 0:
+                chunks.append([valid[start][1], valid[end - 1][1]])
+            else:
+                chunks[-1][1] = valid[end - 1][1]
+            start = end
+        self._seen = seen + len(valid)
+
+
+class _SqliteRows(_Chunks):
     """Rows inserted by multi-row INSERT statements.
 
-    A valid row's statement starts ``(?1 + k, <campaign>, ?, ?, ?, ...)``: ``?1`` is the
-    chunk of the statement's first row, every later ``?`` takes the next number (SQLite's
-    rule for a bare ``?``), and a statement always starts on a chunk boundary or inside one
+    A valid row's values are ``(?1 + k, ?, <campaign>, ?, ?, ?, ...)``: ``?1`` is the chunk
+    of the statement's first row, every later ``?`` takes the next number (SQLite's rule
+    for a bare ``?``), and a statement always starts on a chunk boundary or inside one
     chunk, so ``k`` is the row's place in the statement divided by the chunk size.
     """
 
-    _VALID_COLUMNS = "chunk_seq, campaign_id, row_number, raw_phone, phone, fields, verdict, reason, segments"
-    _OTHER_COLUMNS = "campaign_id, row_number, raw_phone, phone, verdict, reason"
+    _VALID_COLUMNS = "chunk_seq, id, campaign_id, row_number, raw_phone, phone, fields, verdict, reason, segments"
+    _OTHER_COLUMNS = "id, campaign_id, row_number, raw_phone, phone, verdict, reason"
 
-    def __init__(self, dbapi: sqlite3.Connection, campaign_id: int, chunk_size: int):
+    def __init__(self, dbapi: sqlite3.Connection, campaign_id: int, chunk_size: int, file: str):
+        super().__init__(chunk_size, file)
+        self.valid_base = valid_base(campaign_id)
         self._cursor = dbapi.cursor()
         self._limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._campaign = campaign_id
-        self._size = chunk_size
         self._valid: list[tuple] = []
         self._others: list[tuple] = []
         self._written = 0  # valid rows inserted so far
-        self._valid_row = ""
+        self._segments: int | None = None
+        self._valid_width = 6
         self._valid_per = self._others_per = 1
         self._statements: dict[tuple[str, int], str] = {}
         self.start(None)
 
     def start(self, segments: int | None) -> None:
-        cid = self._campaign
-        if segments is None:  # template: fields and segments of each row
-            self._valid_row = f"{cid}, ?, ?, ?, ?, '{VALID}', NULL, ?"
-            per_row = 5
-        else:
-            self._valid_row = f"{cid}, ?, ?, ?, NULL, '{VALID}', NULL, {int(segments)}"
-            per_row = 3
-        self._valid_per = _aligned(min((self._limit - 1) // per_row, _SQLITE_ROWS_PER_INSERT), self._size)
+        self._segments = None if segments is None else int(segments)
+        self._valid_width = 6 if segments is None else 4  # template rows: fields and segments too
+        self._valid_per = _aligned(min((self._limit - 1) // self._valid_width, _SQLITE_ROWS_PER_INSERT), self._size)
         self._others_per = max(1, min(self._limit // 5, _SQLITE_ROWS_PER_INSERT))
         self._statements.clear()
 
+    def _valid_values(self, j: int) -> str:
+        """The values of the statement's ``j``-th valid row."""
+        head = f"(?1{f' + {j // self._size}' if j >= self._size else ''}, ?, {self._campaign}, "
+        if self._segments is None:
+            return head + f"?, ?, ?, ?, '{VALID}', NULL, ?)"
+        return head + f"?, ?, ?, NULL, '{VALID}', NULL, {self._segments})"
+
     def write(self, valid: list[tuple], others: list[tuple]) -> None:
+        self._track(valid, others)
         execute = self._cursor.execute
         if valid:
             pending = self._valid
@@ -117,16 +153,18 @@ class _SqliteRows:
     def _valid_statement(self, rows: int) -> str:
         key = ("valid", rows)
         if key not in self._statements:
-            size, row = self._size, self._valid_row
-            values = ", ".join(f"(?1{f' + {j // size}' if j >= size else ''}, {row})" for j in range(rows))
+            values = ", ".join(map(self._valid_values, range(rows)))
             self._statements[key] = f"INSERT INTO recipients ({self._VALID_COLUMNS}) VALUES {values}"
         return self._statements[key]
 
     def _other_statement(self, rows: int) -> str:
         key = ("other", rows)
         if key not in self._statements:
-            one = f"({self._campaign}, ?, ?, ?, ?, ?)"
-            self._statements[key] = f"INSERT INTO recipients ({self._OTHER_COLUMNS}) VALUES " + ", ".join([one] * rows)
+            base, cid = other_base(self._campaign), self._campaign
+            values = ", ".join(
+                f"({base} + ?{a}, {cid}, ?{a}, ?{a + 1}, ?{a + 2}, ?{a + 3}, ?{a + 4})" for a in range(1, 5 * rows, 5)
+            )
+            self._statements[key] = f"INSERT INTO recipients ({self._OTHER_COLUMNS}) VALUES {values}"
         return self._statements[key]
 
     def __enter__(self) -> "_SqliteRows":
@@ -164,7 +202,7 @@ def _aligned(cap: int, size: int) -> int:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-class _PgRows:
+class _PgRows(_Chunks):
     """Rows written into one ``COPY ... FROM STDIN`` (text format), a block at a time.
 
     Valid rows of a chunk are formatted by one ``%`` of the row's line repeated; the line's
@@ -175,35 +213,38 @@ class _PgRows:
     """
 
     COPY = (
-        "COPY recipients (row_number, raw_phone, phone, fields, segments, verdict, reason, campaign_id, chunk_seq)"
+        "COPY recipients (id, row_number, raw_phone, phone, fields, segments, verdict, reason, campaign_id, chunk_seq)"
         " FROM STDIN"
     )
+    _TABS = 9  # a line's tabs: ten columns
 
     def __init__(self, copy, campaign_id: int, chunk_size: int, file: str):
+        super().__init__(chunk_size, file)
         self._write = copy.write
         self._campaign = campaign_id
-        self._size = chunk_size
-        self._file = file
+        self.valid_base = valid_base(campaign_id)
+        self._other_base = other_base(campaign_id)
         self._written = 0
         self._segments: int | None = None
-        self._others_line = f"%d\t%s\t%s\t\\N\t\\N\t%s\t%s\t{campaign_id}\t\\N\n"
+        self._others_line = f"%d\t%d\t%s\t%s\t\\N\t\\N\t%s\t%s\t{campaign_id}\t\\N\n"
 
     def start(self, segments: int | None) -> None:
         self._segments = None if segments is None else int(segments)
 
     def _line(self, chunk: int) -> str:
-        """The line of a valid row of ``chunk``, with its %-fields for the row's values."""
+        """The line of a valid row of ``chunk``, with its %-fields for the id and the row's values."""
         tail = f"\t{VALID}\t\\N\t{self._campaign}\t{chunk}\n"
         if self._segments is None:
-            return "%d\t%s\t%s\t%s\t%d" + tail
-        return f"%d\t%s\t%s\t\\N\t{self._segments}" + tail
+            return "%d\t%d\t%s\t%s\t%s\t%d" + tail
+        return f"%d\t%d\t%s\t%s\t\\N\t{self._segments}" + tail
 
     def write(self, valid: list[tuple], others: list[tuple]) -> None:
+        self._track(valid, others)
         if valid:
             self._write(self._valid_block(valid))
         if others:  # ~6% of the rows, and their reasons vary: escaped one by one
-            line = self._others_line
-            self._write("".join([line % self._escaped(row) for row in others]))
+            line, base = self._others_line, self._other_base
+            self._write("".join([line % (base + row[0], *self._escaped(row, row[0])) for row in others]))
 
     def _valid_block(self, rows: list[tuple]) -> str:
         size, first = self._size, self._written
@@ -215,24 +256,24 @@ class _PgRows:
             parts.append((self._line(chunk) * (end - start)) % tuple(chain.from_iterable(rows[start:end])))
             start = end
         block = "".join(parts)
-        nulls = 2 if self._segments is not None else 1  # the \N of fields (plain only) and of reason
+        nulls = 2 if self._segments is not None else 1  # the \\N of fields (plain only) and of reason
         count = len(rows)
         if (
             block.count("\\") != nulls * count
-            or block.count("\t") != 8 * count
+            or block.count("\t") != self._TABS * count
             or block.count("\n") != count
             or "\r" in block
             or "\x00" in block  # unreachable today (a phone with NUL is invalid), refused if it ever comes
         ):
             block = "".join(
-                self._line((first + i) // size) % self._escaped(row) for i, row in enumerate(rows)
+                self._line((first + i) // size) % self._escaped(row, row[1]) for i, row in enumerate(rows)
             )
         self._written = first + count
         return block
 
-    def _escaped(self, row: tuple) -> tuple:
-        """``row`` with its text values escaped for COPY; None as \\N. Raises FileRefused for a
-        NUL character, which a PostgreSQL text value cannot hold."""
+    def _escaped(self, row: tuple, number: int) -> tuple:
+        """``row`` (source row ``number``) with its text values escaped for COPY; None as \\N.
+        Raises FileRefused for a NUL character, which a PostgreSQL text value cannot hold."""
         out = []
         for value in row:
             if value is None:
@@ -240,10 +281,11 @@ class _PgRows:
             elif isinstance(value, str):
                 if "\x00" in value:
                     raise FileRefused(
-                        self._file, "a cell contains a NUL character, which PostgreSQL text cannot hold", row[0]
+                        self._file, "a cell contains a NUL character, which PostgreSQL text cannot hold", number
                     )
                 out.append(value.translate(_ESCAPES))
             else:
                 out.append(value)
         return tuple(out)
+
 

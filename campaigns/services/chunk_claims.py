@@ -19,6 +19,7 @@ from campaigns.services.create import spec_of
 from campaigns.services.moves import as_utc, campaigns_t, move_campaign, seconds
 from campaigns.services.next import Next
 from campaigns.settings import Settings
+from campaigns.store.keys import valid_range
 from campaigns.store.models import Chunk, Recipient
 
 S, C = CampaignState, ChunkState
@@ -39,12 +40,11 @@ class ChunkClaim:
     provider_campaign_id: str
     spec: CampaignSpec
     chunks: int = 0  # the campaign's number of chunks
-    first_row: int | None = None
-    last_row: int | None = None
+    first_row: int = 0  # the source rows of its first and last recipient
+    last_row: int = 0
 
     def describe(self) -> str:
-        rows = f", source rows {self.first_row}-{self.last_row}" if self.first_row is not None else ""
-        return f"chunk {self.seq + 1} of {self.chunks}{rows}"
+        return f"chunk {self.seq + 1} of {self.chunks}, source rows {self.first_row}-{self.last_row}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _claim_pending_statement(paced: bool):
         update(chunks_t)
         .where(ch.id == lowest_pending, ch.state == C.PENDING.value, due, ~in_flight, _campaign_adding(cid))
         .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
-        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
+        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent, ch.first_row, ch.last_row)
     )
 
 
@@ -118,7 +118,7 @@ def _claim_following_statement():
         .where(ch.id == lowest_pending, ch.state == C.PENDING.value, due, still_held, ~others_in_flight,
                _campaign_adding(cid))
         .values(state=C.ADDING.value, attempts=ch.attempts + 1, state_changed_at=now, retry_at=None)
-        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
+        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent, ch.first_row, ch.last_row)
     )
 
 
@@ -138,7 +138,7 @@ def _reclaim_stale_statement():
         update(chunks_t)
         .where(ch.id == stale_id, ch.state == C.ADDING.value, ch.state_changed_at <= cutoff, _campaign_adding(cid))
         .values(attempts=ch.attempts + 1, state_changed_at=now, maybe_sent=True)
-        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent)
+        .returning(ch.id, ch.seq, ch.attempts, ch.maybe_sent, ch.first_row, ch.last_row)
     )
 
 
@@ -168,9 +168,10 @@ def _claim(session: Session, campaign_id: int, now: datetime, settings: Settings
     if row is None:
         return None
     campaign = session.execute(_campaign_spec_statement(), {"cid": campaign_id}).one()
-    chunk_id, seq, attempts, maybe_sent = row
+    chunk_id, seq, attempts, maybe_sent, first_row, last_row = row
     return ChunkClaim(
         campaign_id, chunk_id, seq, attempts, bool(maybe_sent), str(campaign.provider_campaign_id), spec_of(campaign),
+        first_row=first_row, last_row=last_row,
     )
 
 
@@ -181,10 +182,7 @@ def claim_with_rows(
     claim = _claim(session, campaign_id, now, settings, lanes)
     if claim is None:
         return None
-    rows = _chunk_recipients(session, campaign_id, claim.seq)
-    claim = replace(claim, first_row=rows[0][1].row_number if rows else None,
-                    last_row=rows[-1][1].row_number if rows else None)
-    return HeldChunk(claim, rows)
+    return HeldChunk(claim, _chunk_recipients(session, claim))
 
 
 def claim_following(session: Session, held: ChunkClaim, now: datetime) -> HeldChunk | None:
@@ -199,13 +197,12 @@ def claim_following(session: Session, held: ChunkClaim, now: datetime) -> HeldCh
     ).first()
     if row is None:
         return None
-    chunk_id, seq, attempts, maybe_sent = row
-    rows = _chunk_recipients(session, held.campaign_id, seq)
+    chunk_id, seq, attempts, maybe_sent, first_row, last_row = row
     claim = replace(
-        held, chunk_id=chunk_id, seq=seq, token=attempts, resend=bool(maybe_sent),
-        first_row=rows[0][1].row_number if rows else None, last_row=rows[-1][1].row_number if rows else None,
+        held, chunk_id=chunk_id, seq=seq, token=attempts, resend=bool(maybe_sent), first_row=first_row,
+        last_row=last_row,
     )
-    return HeldChunk(claim, rows)
+    return HeldChunk(claim, _chunk_recipients(session, claim))
 
 
 def nothing_to_claim(session: Session, campaign_id: int, now: datetime, lanes: int = 1) -> list[Next]:
@@ -261,16 +258,21 @@ def settled_next(session: Session, campaign_id: int, now: datetime) -> list[Next
 
 @functools.cache
 def _chunk_recipients_statement():
+    """A chunk's recipients: a range of the primary key (campaigns.store.keys). Binds lo,
+    hi, cid, seq."""
     r = recipients_t.c
     return (
         select(r.id, r.phone, r.fields, r.row_number)
-        .where(r.campaign_id == bindparam("cid"), r.chunk_seq == bindparam("seq"), r.verdict == "valid")
-        .order_by(r.id)  # ingestion stores rows in file order; the index gives them in id order
+        .where(r.id.between(bindparam("lo"), bindparam("hi")), r.campaign_id == bindparam("cid"),
+               r.chunk_seq == bindparam("seq"), r.verdict == "valid")
+        .order_by(r.id)  # file order
     )
 
 
-def _chunk_recipients(session: Session, campaign_id: int, seq: int) -> list[tuple[int, ChunkRecipient]]:
-    rows = session.execute(_chunk_recipients_statement(), {"cid": campaign_id, "seq": seq}).all()
+def _chunk_recipients(session: Session, claim: ChunkClaim) -> list[tuple[int, ChunkRecipient]]:
+    lo, hi = valid_range(claim.campaign_id, claim.first_row, claim.last_row)
+    params = {"lo": lo, "hi": hi, "cid": claim.campaign_id, "seq": claim.seq}
+    rows = session.execute(_chunk_recipients_statement(), params).all()
     # Rows unpacked as tuples: attribute access on 500 rows (row.id, row.phone…) took ~2 ms.
     return [
         (rid, ChunkRecipient(phone, json.loads(fields) if fields else {}, row_number))

@@ -28,6 +28,7 @@ from campaigns.services.outcomes import record_outcomes
 from campaigns.services.reasons import gave_up, reason
 from campaigns.settings import Settings
 from campaigns.store.models import Chunk, Recipient
+from campaigns.store.keys import valid_of_campaign
 
 S, C = CampaignState, ChunkState
 chunks_t = Chunk.__table__
@@ -166,8 +167,8 @@ def _pause_reason(session: Session, campaign_id: int, added: int, rejected: int,
         dict(
             session.execute(
                 select(r.provider_meaning, func.count())
-                .where(r.campaign_id == campaign_id, r.provider_code.is_not(None), r.provider_code != 0,
-                       r.provider_code != 4)
+                .where(valid_of_campaign(r.id, campaign_id), r.campaign_id == campaign_id,
+                       r.provider_code.is_not(None), r.provider_code != 0, r.provider_code != 4)
                 .group_by(r.provider_meaning)
             ).all()
         )

@@ -28,6 +28,7 @@ from campaigns.services.reasons import reason
 from campaigns.settings import Settings
 from campaigns.store.models import CounterSample, Recipient
 from campaigns.store.uow import UnitOfWork
+from campaigns.store.keys import valid_of_campaign
 
 S = CampaignState
 CAMPAIGN_LIST_IDS = 10  # Campaign/List: "maximum IDs number makes 10"
@@ -250,7 +251,8 @@ def _store_batch(uow_factory, campaign_id: int, batch: Sequence[MessageStatus]) 
             by_phone = dict(
                 session.execute(
                     select(r.phone, r.id).where(
-                        r.campaign_id == campaign_id, r.verdict == "valid", r.phone.in_([m.phone for m in unmatched])
+                        valid_of_campaign(r.id, campaign_id), r.campaign_id == campaign_id, r.verdict == "valid",
+                        r.phone.in_([m.phone for m in unmatched])
                     )
                 ).all()
             )

@@ -19,6 +19,7 @@ from campaigns.ingest.rejects import neutralize
 from campaigns.services.errors import CampaignNotFound
 from campaigns.store.models import Campaign, Recipient
 from campaigns.store.uow import UnitOfWork
+from campaigns.store.keys import of_campaign
 
 HEADER = (
     "row", "phone as given", "phone", "verdict", "reason", "provider code", "provider meaning", "message id",
@@ -56,7 +57,7 @@ def _rows(uow: UnitOfWork, campaign_id: int) -> Iterator[tuple]:
     query = (
         select(r.row_number, r.raw_phone, r.phone, r.verdict, r.reason, r.provider_code, r.provider_meaning,
                r.message_id, r.final_status)
-        .where(r.campaign_id == campaign_id)
+        .where(of_campaign(r.id, campaign_id), r.campaign_id == campaign_id)
         .order_by(r.row_number, r.id)
         .execution_options(yield_per=FETCH)
     )

@@ -21,6 +21,7 @@ from campaigns.services.next import Next
 from campaigns.settings import Settings
 from campaigns.store.models import Campaign, Chunk, Recipient
 from campaigns.store.uow import UnitOfWork
+from campaigns.store.keys import of_campaign
 
 __all__ = ["SubmitRequest", "SubmitResult", "submit_campaign", "InvalidCampaign", "FileRefused"]
 
@@ -136,6 +137,6 @@ def _remove_draft(uow_factory, campaign_id: int) -> None:
             delete(Campaign).where(Campaign.id == campaign_id, Campaign.state == S.DRAFT.value)
         ).rowcount
         if gone:
-            uow.session.execute(delete(Recipient).where(Recipient.campaign_id == campaign_id))
+            uow.session.execute(delete(Recipient).where(of_campaign(Recipient.id, campaign_id)))
             uow.session.execute(delete(Chunk).where(Chunk.campaign_id == campaign_id))
         uow.commit()

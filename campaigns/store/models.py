@@ -1,7 +1,8 @@
 """SQLAlchemy 2.x models. The database is the source of truth; the broker only carries ids.
 
-Recipients point at their chunk by ``(campaign_id, chunk_seq)`` so that ingestion can
-stream rows in bulk without first learning chunk ids.
+A recipient's id says its campaign and source row (campaigns.store.keys), so ingestion
+streams rows in bulk without learning any id from the database, and a chunk's recipients
+are the valid rows from its ``first_row`` to its ``last_row``: a range of the primary key.
 """
 
 from __future__ import annotations
@@ -95,14 +96,18 @@ class Chunk(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # True once an attempt may have reached the provider: the next one resends
     maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the source rows of its first and last recipient: its recipients are the campaign's
+    # valid rows between the two (campaigns.store.keys.valid_range)
+    first_row: Mapped[int] = mapped_column(Integer)
+    last_row: Mapped[int] = mapped_column(Integer)
 
 
 class Recipient(Base):
     __tablename__ = "recipients"
     __table_args__ = (
-        Index("ix_recipients_campaign_chunk", "campaign_id", "chunk_seq"),
-        # Partial: message ids arrive after ingestion, and a million NULL entries written at
-        # ingestion would cost time and space for lookups that always name a message id.
+        # No index by campaign or chunk: the id is one (campaigns.store.keys).
+        # Partial: message ids arrive after ingestion, and a million NULL entries written
+        # at ingestion would cost time and space for lookups that always name a message id.
         Index(
             "ix_recipients_campaign_message",
             "campaign_id",
@@ -112,7 +117,8 @@ class Recipient(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # campaign_id · 2³² + (2³¹ when valid) + row_number: given by ingestion, never by the database
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
     # No foreign key: recipients are bulk-loaded (a million rows in seconds) and a per-row
     # check of the campaign doubled PostgreSQL's COPY time; ingest_file, the only writer,
     # checks the campaign once under its row lock in the same transaction.
