@@ -25,7 +25,7 @@ from operator import eq, itemgetter, not_
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 from campaigns.ingest import segments as seg
-from campaigns.ingest.checking import INVALID as INVALID_DIGITS
+from campaigns.ingest.checking import INVALID as INVALID_NUMBER
 from campaigns.ingest.checking import PhoneChecks, checked_blocks, inline_checks
 from campaigns.ingest.limits import FileRefused
 from campaigns.ingest.phones import EMPTY, NOT_A_NUMBER, PhoneValidator
@@ -64,10 +64,11 @@ class Sink(Protocol):
     ``start(segments)`` comes first: an int for a plain campaign, whose valid rows all have
     that many segments and no fields, and are ``(id, row_number, raw_phone, phone)``; None
     for a template campaign, whose valid rows are ``(id, row_number, raw_phone, phone,
-    fields, segments)``, where ``id`` is ``valid_base + row_number``. Then ``write(valid,
-    others)`` for each block, both lists in file order: the n-th valid row of the file
-    (from 0) belongs to chunk ``n // chunk_size``; other rows are ``(row_number, raw_phone,
-    phone, verdict, reason)``, phone None when invalid.
+    fields, segments)``, where ``id`` is ``valid_base + row_number`` and ``phone`` the
+    international number's digits as an int. Then ``write(valid, others)`` for each block,
+    both lists in file order: the n-th valid row of the file (from 0) belongs to chunk
+    ``n // chunk_size``; other rows are ``(row_number, raw_phone, phone, verdict,
+    reason)``, phone None when invalid.
     """
 
     valid_base: int  # a valid row's id less its row number (campaigns.store.keys)
@@ -222,7 +223,7 @@ class Check:
     def run(self, rows: Iterable[tuple[int, list[str]]]) -> Tally:
         """Check every data row (the header row, if any, must be consumed already)."""
         rows = iter(rows)
-        seen: dict[int, int] = {int(INVALID_DIGITS): -1}  # phone as an int -> row of its first occurrence
+        seen: dict[int, int] = {INVALID_NUMBER: -1}  # phone as an int -> row of its first occurrence
         template = compile_template(self.text, self.layout.columns, self.mode)
         with _collector_paused():
             if template.slots:
@@ -242,11 +243,11 @@ class Check:
             sink.start(message_segments)
         valid = 0
         # Each step over a block's rows runs in C (map, compress); Python only visits the
-        # invalid and duplicate rows. An invalid row's digits are INVALID_DIGITS ("0"), whose key
+        # invalid and duplicate rows. An invalid row's number is INVALID_NUMBER (0), whose key
         # is already taken by row -1, so no invalid row is ever a first occurrence.
         for block, raws, verdicts, reasons in checked_blocks(rows, phone, self._checks()):
             numbers = list(map(itemgetter(0), block))
-            firsts = list(map(setdefault, map(int, verdicts), numbers))
+            firsts = list(map(setdefault, verdicts, numbers))
             new = list(map(eq, firsts, numbers))
             good: list[Row] = list(compress(zip(map(base.__add__, numbers), numbers, raws, verdicts), new))
             others: list[Row] = []
@@ -254,7 +255,7 @@ class Check:
                 for i in compress(range(len(block)), map(not_, new)):
                     number, cells = block[i]
                     digits = verdicts[i]
-                    if digits != INVALID_DIGITS:
+                    if digits != INVALID_NUMBER:
                         others.append(self._duplicate(number, raws[i], digits, firsts[i], cells))
                         continue
                     reason = next(reasons)
@@ -303,7 +304,7 @@ class Check:
             for (number, cells), raw, digits in zip(block, raws, verdicts):
                 if len(cells) < width:
                     cells = cells + [""] * (width - len(cells))
-                if digits == INVALID_DIGITS:
+                if digits == INVALID_NUMBER:
                     reason = next(reasons)
                     if reason != EMPTY or _has_content(cells):
                         others.append(self._invalid(number, raw, reason, cells))
@@ -314,7 +315,7 @@ class Check:
                     empty = _first_empty(names, values)
                     others.append(self._invalid(number, raw, f"empty value for {{{empty}}}", cells))
                     continue
-                first = setdefault(int(digits), number)
+                first = setdefault(digits, number)
                 if first != number:
                     others.append(self._duplicate(number, raw, digits, first, cells))
                     continue
@@ -340,7 +341,7 @@ class Check:
         self._problem(number, raw, reason, cells)
         return (number, raw, None, INVALID, reason)
 
-    def _duplicate(self, number: int, raw: str, digits: str, first: int, cells: Sequence[str]) -> Row:
+    def _duplicate(self, number: int, raw: str, digits: int, first: int, cells: Sequence[str]) -> Row:
         self.tally.duplicates += 1
         reason = f"duplicate of row {first}"
         self._problem(number, raw, reason, cells)
