@@ -242,9 +242,8 @@ class _PgRows(_Chunks):
         self._track(valid, others)
         if valid:
             self._write(self._valid_block(valid))
-        if others:  # ~6% of the rows, and their reasons vary: escaped one by one
-            line, base = self._others_line, self._other_base
-            self._write("".join([line % (base + row[0], *self._escaped(row, row[0])) for row in others]))
+        if others:
+            self._write(self._others_block(others))
 
     def _valid_block(self, rows: list[tuple]) -> str:
         size, first = self._size, self._written
@@ -269,6 +268,32 @@ class _PgRows(_Chunks):
                 self._line((first + i) // size) % self._escaped(row, row[1]) for i, row in enumerate(rows)
             )
         self._written = first + count
+        return block
+
+    def _others_block(self, rows: list[tuple]) -> str:
+        """Invalid and duplicate rows, formatted like valid ones: one ``%`` over their values
+        (an invalid row's missing phone as \\N), checked by counting, escaped row by row
+        only when a value needs it."""
+        count, width = len(rows), 5  # row_number, raw_phone, phone, verdict, reason
+        flat = list(chain.from_iterable(rows))
+        phones = flat[2::width]
+        missing = phones.count(None)
+        if missing:
+            flat[2::width] = ["\\N" if phone is None else phone for phone in phones]
+        values: list = [None] * (count * (width + 1))
+        values[0::width + 1] = list(map(self._other_base.__add__, flat[0::width]))
+        for column in range(width):
+            values[column + 1::width + 1] = flat[column::width]
+        block = (self._others_line * count) % tuple(values)
+        if (
+            block.count("\\") != 3 * count + missing  # the \\N of fields, segments, chunk_seq; of phones
+            or block.count("\t") != self._TABS * count
+            or block.count("\n") != count
+            or "\r" in block
+            or "\x00" in block
+        ):
+            line, base = self._others_line, self._other_base
+            block = "".join([line % (base + row[0], *self._escaped(row, row[0])) for row in rows])
         return block
 
     def _escaped(self, row: tuple, number: int) -> tuple:
