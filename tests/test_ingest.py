@@ -14,7 +14,9 @@ from campaigns.ingest.rejects import RejectsWriter
 from campaigns.ingest.service import IngestOptions, ingest_file, validate_file
 from campaigns.settings import Settings
 from campaigns.ingest.storage import recipient_writer
-from campaigns.store.keys import ROW_LIMIT, recipient_id
+from campaigns.services.chunk_claims import _chunk_recipients_statement
+from campaigns.store.engine import make_engine
+from campaigns.store.keys import ROW_LIMIT, recipient_id, valid_range
 from campaigns.store.models import Campaign, Chunk, Recipient
 
 SETTINGS = Settings()
@@ -581,3 +583,26 @@ def test_a_row_number_beyond_what_an_id_holds_is_refused(engine, segments):
         with recipient_writer(conn, campaign_id, 500, "big.csv") as sink:
             sink.start(segments)
             sink.write([(sink.valid_base + row, *valid)], [])
+
+
+def test_a_chunk_is_read_through_the_primary_key_without_statistics(pg_url, tmp_path):
+    # Given 20,000 recipients ingested on PostgreSQL (ingestion analyzes only the chunks)
+    engine = make_engine(pg_url)
+    try:
+        path = write(tmp_path, ["phone", *(f"+{phone(i)}" for i in range(20_000))])
+        campaign_id = new_campaign(engine)
+        ingest_file(path, IngestOptions(text="Hello"), SETTINGS, engine, campaign_id)
+        # When the add path's read of chunk 7 is planned
+        lo, hi = valid_range(campaign_id, 3502, 4001)
+        statement = _chunk_recipients_statement()
+        with engine.connect() as conn:
+            sql = str(statement.compile(dialect=conn.dialect))
+            plan = conn.exec_driver_sql(
+                "EXPLAIN " + sql, {"lo": lo, "hi": hi, "cid": campaign_id, "seq": 7, "verdict_1": "valid"}
+            ).scalars().all()
+            rows = conn.execute(statement, {"lo": lo, "hi": hi, "cid": campaign_id, "seq": 7}).all()
+        # Then it is a range of the primary key, and gives the chunk's 500 rows in file order
+        assert any("recipients_pkey" in line for line in plan), plan
+        assert [r.row_number for r in rows] == list(range(3502, 4002))
+    finally:
+        engine.dispose()
