@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from array import array
 import multiprocessing
 import queue
@@ -271,10 +272,14 @@ def _serve(region: str | None, cells: Connection, verdicts: Connection) -> None:
             try:
                 joined = cells.recv()
             except EOFError:
-                return
+                break
             verdicts.send(encode(validator, joined.split(_CELLS)))
     except (BrokenPipeError, ConnectionResetError):
-        return  # this process stopped listening
+        pass  # this process stopped listening
+    # Every answer is in the pipe and nothing else is held: exit without tearing down the
+    # interpreter's heap (~60 ms the other process would wait for in its join).
+    verdicts.close()
+    os._exit(0)
 
 
 def _phones(block: Block, phone: int) -> list[str]:
