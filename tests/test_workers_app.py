@@ -14,7 +14,7 @@ from campaigns.settings import Settings
 from tests import services
 from campaigns import log_redaction
 from workers import constants
-from workers.app import BrokerNotConfigured, celery_config, make_celery
+from workers.app import BrokerNotConfigured, make_celery
 from workers.dispatch import CeleryDispatcher, capped
 
 

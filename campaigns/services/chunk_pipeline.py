@@ -27,7 +27,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Callable
 
 from campaigns.providers.errors import ProviderError
 from campaigns.providers.port import ChunkAnswer, PreparedChunk, Provider, RecipientOutcome, prepare_chunk
