@@ -54,5 +54,10 @@ def uow_factory(engine):
 
 
 @pytest.fixture
+def sqlite_uow(sqlite_engine):
+    return lambda: UnitOfWork(sqlite_engine)
+
+
+@pytest.fixture
 def settings(sqlite_url) -> Settings:
     return Settings().with_(database_url=sqlite_url)

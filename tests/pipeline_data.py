@@ -103,6 +103,18 @@ def make_campaign(
         return campaign.id
 
 
+def created(uow_factory, fake, settings, **kw) -> int:
+    """A campaign created at the fake provider, in state adding."""
+    cid = make_campaign(uow_factory, **kw)
+    assert create_at_provider(cid, uow_factory, fake, settings, now=T0) == [Next("add", cid)]
+    return cid
+
+
+def at(seconds: float) -> datetime:
+    """``seconds`` after T0."""
+    return T0 + timedelta(seconds=seconds)
+
+
 def _detached(uow, objects):
     objects = list(objects)
     uow.session.expunge_all()  # keep the loaded values after the unit of work rolls back

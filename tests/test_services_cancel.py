@@ -9,13 +9,7 @@ from campaigns.services.create import create_at_provider
 from campaigns.services.errors import CampaignNotFound, CannotCancel
 from campaigns.services.launch import launch_campaign
 from campaigns.services.next import Next
-from campaigns.store.uow import UnitOfWork
 from tests.pipeline_data import T0, campaign_row, fast_settings, make_campaign
-
-
-@pytest.fixture
-def sqlite_uow(sqlite_engine):
-    return lambda: UnitOfWork(sqlite_engine)
 
 
 def test_a_queued_campaign_is_cancelled_without_the_provider(uow_factory):

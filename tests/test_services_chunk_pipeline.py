@@ -4,7 +4,6 @@ successful answer that does not pause the campaign; a failure gives it back unse
 worker killed with two chunks ``adding`` loses and doubles nothing."""
 
 import threading
-from datetime import timedelta
 from urllib.parse import parse_qsl
 
 import pytest
@@ -14,29 +13,13 @@ from sqlalchemy.orm import Session
 from campaigns.providers.fake import FakeProvider
 from campaigns.providers.mobizon import MobizonProvider
 from campaigns.services.chunks import add_chunks
-from campaigns.services.create import create_at_provider
 from campaigns.services.next import Next
 from campaigns.services.recover import scan_stalled
 from campaigns.store.uow import UnitOfWork
 from tests.mobizon_fake import FakeMobizon, make_client, ok
-from tests.pipeline_data import T0, campaign_row, chunk_rows, fast_settings, make_campaign, phones
+from tests.pipeline_data import at, campaign_row, chunk_rows, created, fast_settings, phones
 
 WAIT = 10.0  # seconds a test waits for another thread before failing; never a timing assertion
-
-
-@pytest.fixture
-def sqlite_uow(sqlite_engine):
-    return lambda: UnitOfWork(sqlite_engine)
-
-
-def created(uow_factory, fake, settings, **kw) -> int:
-    cid = make_campaign(uow_factory, **kw)
-    assert create_at_provider(cid, uow_factory, fake, settings, now=T0) == [Next("add", cid)]
-    return cid
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
 
 
 def states(uow_factory, cid) -> list[str]:

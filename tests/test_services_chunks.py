@@ -10,28 +10,13 @@ from sqlalchemy import event
 
 from campaigns.providers.fake import FakeProvider
 from campaigns.services.chunks import add_chunks, add_next_chunk
-from campaigns.services.create import create_at_provider
 from campaigns.services.next import Next
 from campaigns.services.resume import resume_campaign
 from campaigns.store.engine import make_engine
 from campaigns.store.uow import UnitOfWork
-from tests.pipeline_data import T0, Driver, campaign_row, chunk_rows, fast_settings, make_campaign, phones, recipient_rows
-
-
-@pytest.fixture
-def sqlite_uow(sqlite_engine):
-    return lambda: UnitOfWork(sqlite_engine)
-
-
-def created(uow_factory, fake, settings, **kw) -> int:
-    """A campaign created at the fake provider, in state adding."""
-    cid = make_campaign(uow_factory, **kw)
-    assert create_at_provider(cid, uow_factory, fake, settings, now=T0) == [Next("add", cid)]
-    return cid
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
+from tests.pipeline_data import (
+    Driver, at, campaign_row, chunk_rows, created, fast_settings, make_campaign, phones, recipient_rows,
+)
 
 
 def test_each_chunk_is_followed_at_once_by_the_next_then_by_the_launch(uow_factory):

@@ -9,17 +9,7 @@ from campaigns.providers.fake import FakeProvider
 from campaigns.services.cancel import cancel_campaign
 from campaigns.services.create import create_at_provider
 from campaigns.services.next import Next
-from campaigns.store.uow import UnitOfWork
-from tests.pipeline_data import T0, campaign_row, fast_settings, make_campaign
-
-
-@pytest.fixture
-def sqlite_uow(sqlite_engine):
-    return lambda: UnitOfWork(sqlite_engine)
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
+from tests.pipeline_data import at, campaign_row, fast_settings, make_campaign
 
 
 def test_create_moves_a_queued_campaign_to_adding(uow_factory):

@@ -2,9 +2,7 @@
 DONE and DECLINED, and the final status of every message."""
 
 import uuid
-from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
 from campaigns.providers.fake import FakeProvider
@@ -14,17 +12,7 @@ from campaigns.services.follow import fetch_final_statuses, poll_campaigns
 from campaigns.services.launch import launch_campaign
 from campaigns.services.next import Next
 from campaigns.store.models import Campaign
-from campaigns.store.uow import UnitOfWork
-from tests.pipeline_data import T0, campaign_row, fast_settings, make_campaign, recipient_rows, sample_rows
-
-
-@pytest.fixture
-def sqlite_uow(sqlite_engine):
-    return lambda: UnitOfWork(sqlite_engine)
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
+from tests.pipeline_data import T0, at, campaign_row, fast_settings, make_campaign, recipient_rows, sample_rows
 
 
 class Providers:

@@ -1,25 +1,13 @@
 """Launching: once every chunk is settled, and never twice after a lost Send response."""
 
-from datetime import timedelta
 
-import pytest
 
 from campaigns.providers.fake import FakeProvider
 from campaigns.services.chunks import add_next_chunk
 from campaigns.services.create import create_at_provider
 from campaigns.services.launch import launch_campaign
 from campaigns.services.next import Next
-from campaigns.store.uow import UnitOfWork
-from tests.pipeline_data import T0, campaign_row, fast_settings, make_campaign
-
-
-@pytest.fixture
-def sqlite_uow(sqlite_engine):
-    return lambda: UnitOfWork(sqlite_engine)
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
+from tests.pipeline_data import T0, at, campaign_row, fast_settings, make_campaign
 
 
 def added(uow_factory, fake, settings, **kw) -> int:

@@ -1,14 +1,9 @@
 """Leases: two beat processes never both run the same periodic tick."""
 
 import threading
-from datetime import timedelta
 
 from campaigns.services.leases import acquire_lease, release_lease
-from tests.pipeline_data import T0
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
+from tests.pipeline_data import at
 
 
 def test_one_holder_at_a_time_until_the_lease_expires(uow_factory):

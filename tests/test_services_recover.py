@@ -1,7 +1,6 @@
 """The scanner: work stuck in a transitional state is issued again, so a dead worker or a
 lost task delays a campaign and never loses it."""
 
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
@@ -11,13 +10,9 @@ from campaigns.services.next import Next
 from campaigns.services.recover import scan_stalled
 from campaigns.store.models import Campaign, Chunk
 from campaigns.store.uow import UnitOfWork
-from tests.pipeline_data import T0, Driver, fast_settings, make_campaign
+from tests.pipeline_data import Driver, T0, at, fast_settings, make_campaign
 
 STALL = 30.0
-
-
-def at(seconds: float):
-    return T0 + timedelta(seconds=seconds)
 
 
 def set_campaign(uow_factory, cid: int, **values) -> None:
