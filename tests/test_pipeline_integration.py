@@ -227,7 +227,18 @@ def assert_key_in_no_log(cluster: Cluster) -> None:
     assert leaked == [], f"the API key is in {leaked}"
 
 
+def attempts_and_resent(engine, campaign_id: int) -> tuple[list[int], int]:
+    """Each chunk's attempts, and how many recipients came back "already added" (code 4)."""
+    with engine.connect() as conn:
+        attempts = conn.scalars(select(Chunk.attempts).where(Chunk.campaign_id == campaign_id)).all()
+        resent = conn.scalar(select(func.count()).where(Recipient.campaign_id == campaign_id,
+                                                        Recipient.provider_code == 4))
+    return list(attempts), resent
+
+
 # -- the tests ---------------------------------------------------------------------------
+
+
 def test_template_campaign_reaches_done_with_exact_accounting(cluster, database, simulator, tmp_path):
     # Given a Windows-1251 template file of 3,000 recipients with invalid and duplicate rows
     # When a user submits it to the workers
@@ -302,10 +313,7 @@ def test_a_worker_killed_mid_campaign_delays_it_and_loses_nothing(cluster, datab
     assert_exact_accounting(engine, simulator, printed["id"], source)
     # and the chunk the worker held was reclaimed by the scanner and sent again: its
     # recipients came back "already added" (code 4) and count as added
-    with engine.connect() as conn:
-        attempts = conn.scalars(select(Chunk.attempts).where(Chunk.campaign_id == printed["id"])).all()
-        resent = conn.scalar(select(func.count()).where(Recipient.campaign_id == printed["id"],
-                                                        Recipient.provider_code == 4))
+    attempts, resent = attempts_and_resent(engine, printed["id"])
     assert max(attempts) >= 2, attempts
     assert resent > 0
     assert_key_in_no_log(cluster)
@@ -396,10 +404,7 @@ def test_a_warm_shutdown_hands_the_campaign_back_after_the_chunk_in_flight(
         wait_for(engine, printed["id"], lambda s: s["state"] == "done", 120, "done")
         assert_exact_accounting(engine, simulator, printed["id"], source)
         # and no chunk was sent twice: each was claimed once, none came back "already added"
-        with engine.connect() as conn:
-            attempts = conn.scalars(select(Chunk.attempts).where(Chunk.campaign_id == printed["id"])).all()
-            resent = conn.scalar(select(func.count()).where(Recipient.campaign_id == printed["id"],
-                                                            Recipient.provider_code == 4))
+        attempts, resent = attempts_and_resent(engine, printed["id"])
         assert set(attempts) == {1} and resent == 0, (attempts, resent)
         assert "campaigns.add[" in second.text(), "the second worker ran no add"
         assert_key_in_no_log(cluster)
