@@ -158,3 +158,33 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     value: Mapped[float | None] = mapped_column(Float)
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API (campaigns.services.tokens). Only a hash of its
+    secret is kept; the token itself is shown once, when it is made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))  # read | submit | admin
+    secret_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the secret part
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """A submission's idempotency key within its scope (an API token, or the Celery task):
+    the first request claims the row, later ones with the same key get its campaign."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the request
+    campaign_id: Mapped[int | None] = mapped_column(Integer)  # None while the first request runs
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
