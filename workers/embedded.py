@@ -115,6 +115,7 @@ class EmbeddedRunner:
         # Set by close(): a step going on with a campaign's chunks hands it back after the
         # chunk in flight, so closing waits for one chunk, not a whole add budget.
         self._closing = threading.Event()
+        self._stop_serving = threading.Event()
         self.context: WorkerContext = build_context(
             settings, self, engine=engine, provider_factory=self.providers, stopping=self._closing.is_set
         )
@@ -215,13 +216,7 @@ class EmbeddedRunner:
         statuses: dict[int, dict] = {}
         while True:
             now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + poll_every
-                if not self._tick_running.is_set():  # one tick at a time
-                    self._tick_running.set()
-                    self._submit(_Timer(now, next(self._seq), TICK))
-            for timer in self._due(now):
-                self._submit(timer)
+            next_tick = self._start_due(now, next_tick, poll_every)
             if now >= next_look:
                 next_look = now + progress_every
                 statuses = {cid: self._status(cid) for cid in ids}
@@ -236,6 +231,38 @@ class EmbeddedRunner:
                 delay = wake - time.monotonic()
                 if delay > 0:
                     self._cond.wait(delay)
+
+    def _start_due(self, now: float, next_tick: float, poll_every: float) -> float:
+        """Hand the due steps (and the tick, when its time has come and none runs) to the
+        pool; returns when the next tick is due."""
+        if now >= next_tick:
+            next_tick = now + poll_every
+            if not self._tick_running.is_set():  # one tick at a time
+                self._tick_running.set()
+                self._submit(_Timer(now, next(self._seq), TICK))
+        for timer in self._due(now):
+            self._submit(timer)
+        return next_tick
+
+    def serve(self) -> None:
+        """Run steps and the periodic tick (follow, stall scan) until ``stop_serving`` is
+        called: the embedded runtime of ``campaigns serve``. Campaigns handed over with
+        ``schedule`` and those the scanner finds are all run here."""
+        poll_every = max(self.settings.poll_seconds, 0.05)
+        next_tick = time.monotonic()
+        while not self._stop_serving.is_set():
+            next_tick = self._start_due(time.monotonic(), next_tick, poll_every)
+            with self._cond:
+                wake = min(next_tick, self._heap[0].due if self._heap else next_tick)
+                delay = wake - time.monotonic()
+                if delay > 0 and not self._stop_serving.is_set():
+                    self._cond.wait(delay)
+
+    def stop_serving(self) -> None:
+        """Make ``serve`` return (steps in flight go on until ``close``)."""
+        self._stop_serving.set()
+        with self._cond:
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Wait for the steps in flight, drop the rest (the scanner re-issues them later),
