@@ -51,6 +51,7 @@ class Settings:
     database_url: str = "sqlite:///./campaigns.db"
     broker_url: str | None = None  # None: the embedded default runs tasks in-process
     redis_url: str | None = None  # locks and pacing; defaults to the broker's Redis
+    data_dir: str = "./data"  # the HTTP service's spool of uploads (CAMPAIGNS_DATA_DIR)
     # timing (issue 4): the fastest poll interval; slower ones scale from it
     poll_seconds: float = 10.0
     stall_seconds: float = 300.0
@@ -95,6 +96,7 @@ class Settings:
             database_url=env.get("CAMPAIGNS_DATABASE_URL") or d.database_url,
             broker_url=broker,
             redis_url=env.get("CAMPAIGNS_REDIS_URL") or broker,
+            data_dir=env.get("CAMPAIGNS_DATA_DIR") or d.data_dir,
             poll_seconds=_float(env, "CAMPAIGNS_POLL_SECONDS", d.poll_seconds),
             stall_seconds=_float(env, "CAMPAIGNS_STALL_SECONDS", d.stall_seconds),
             chunk_size=_int(env, "CAMPAIGNS_CHUNK_SIZE", d.chunk_size),

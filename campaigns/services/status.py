@@ -39,6 +39,26 @@ def list_campaigns(uow_factory: Callable[[], UnitOfWork], *, limit: int | None =
         return [_as_dict(c, totals.get(c.id)) for c in campaigns]
 
 
+def campaign_page(
+    uow_factory: Callable[[], UnitOfWork], *, state: str | None = None, before_id: int | None = None,
+    limit: int = 50,
+) -> tuple[list[dict], int | None]:
+    """Up to ``limit`` status dicts, newest first, with ids below ``before_id`` and in
+    ``state`` when given; and the cursor of the next page (the last id) when more follow."""
+    with uow_factory() as uow:
+        query = select(Campaign).order_by(Campaign.id.desc()).limit(limit + 1)
+        if state is not None:
+            query = query.where(Campaign.state == state)
+        if before_id is not None:
+            query = query.where(Campaign.id < before_id)
+        campaigns = list(uow.session.scalars(query))
+        more = len(campaigns) > limit
+        campaigns = campaigns[:limit]
+        totals = _chunk_totals(uow.session, [c.id for c in campaigns])
+        items = [_as_dict(c, totals.get(c.id)) for c in campaigns]
+    return items, (campaigns[-1].id if more and campaigns else None)
+
+
 def _chunk_totals(session, campaign_ids: list[int]) -> dict[int, dict]:
     if not campaign_ids:
         return {}

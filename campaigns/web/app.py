@@ -1,0 +1,53 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI application; its lifespan
+opens the runtime (engine, dispatcher or embedded runner, spool folder) and closes it.
+
+``uvicorn campaigns.web.app:app_from_env --factory`` is what ``campaigns serve`` runs in
+each of its worker processes: nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from campaigns import __version__
+from campaigns.settings import Settings
+
+DESCRIPTION = """Start bulk SMS campaigns and read their results.
+
+Every `/v1` route needs `Authorization: Bearer <token>`; make tokens with
+`campaigns token create NAME --scope read|submit|admin`. Errors are
+`application/problem+json` (RFC 9457)."""
+
+
+def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
+    """The HTTP service for ``settings``. With ``run_embedded`` False, the embedded mode
+    takes campaigns but does not run them in this process (tests of the API alone)."""
+    from campaigns.web import problems
+    from campaigns.web.routes import campaigns, health, tokens
+    from campaigns.web.runtime import open_runtime
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from campaigns import log_redaction
+
+        log_redaction.install_on_loggers()
+        runtime = open_runtime(settings, run_embedded=run_embedded)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(title="campaigns", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(campaigns.router)
+    app.include_router(tokens.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for the settings in the environment (uvicorn's ``--factory`` entry)."""
+    return create_app(Settings.from_env())
