@@ -56,7 +56,7 @@ def campaign_page(
         campaigns = campaigns[:limit]
         totals = _chunk_totals(uow.session, [c.id for c in campaigns])
         items = [_as_dict(c, totals.get(c.id)) for c in campaigns]
-    return items, (campaigns[-1].id if more and campaigns else None)
+    return items, (items[-1]["id"] if more and items else None)
 
 
 def _chunk_totals(session, campaign_ids: list[int]) -> dict[int, dict]:
