@@ -49,11 +49,17 @@ class _Timer:
 
 class SandboxProviders:
     """A provider factory that starts the Mobizon simulator in-process the first time the
-    ``sandbox`` provider is asked for while CAMPAIGNS_SANDBOX_URL is unset."""
+    ``sandbox`` provider is asked for while CAMPAIGNS_SANDBOX_URL is unset.
 
-    def __init__(self, settings: Settings, make: ProviderFactory | None = None, *, simulator_options: dict | None = None):
+    Given the ``engine``, the simulator keeps its state beside the database
+    (workers.sandbox_state): ids unique for the life of the database, and the campaigns
+    the database still needs saved on ``close`` for the next process to go on with."""
+
+    def __init__(self, settings: Settings, make: ProviderFactory | None = None, *,
+                 simulator_options: dict | None = None, engine: Engine | None = None):
         """``simulator_options`` change the sandbox defaults (``SimConfig.sandbox``)."""
         self.settings = settings
+        self._engine = engine
         self._make = make
         self._simulator = None
         self._simulator_options = simulator_options or {}
@@ -71,9 +77,29 @@ class SandboxProviders:
                 from campaigns.simulator import SimConfig, SimulatorServer
 
                 self._simulator = SimulatorServer(SimConfig.sandbox(**self._simulator_options))
+                self._attach_state(self._simulator.simulator.account)
                 url = self._simulator.start()
                 self.settings = self.settings.with_(sandbox_url=url)
             return self.settings
+
+    def _attach_state(self, account) -> None:
+        from campaigns.simulator.statefile import StateFile
+        from workers.sandbox_state import highest_id, state_folder
+
+        folder = state_folder(self.settings.database_url) if self._engine is not None else None
+        if folder is not None:
+            account.attach(StateFile(folder, floor=highest_id(self._engine)))
+
+    def _save_state(self, simulator) -> None:
+        from workers.sandbox_state import live_ids
+
+        account = simulator.simulator.account
+        if account.state_file is None or self._engine is None:
+            return
+        try:
+            account.save(keep=live_ids(self._engine))
+        except Exception as exc:  # the campaigns are then unknown to the next process: it fails them
+            log.error("the sandbox could not save its campaigns: %s: %s", type(exc).__name__, exc)
 
     def __call__(self, name: str, settings: Settings) -> "Provider":
         if name == "sandbox":
@@ -90,7 +116,10 @@ class SandboxProviders:
         with self._lock:
             simulator, self._simulator = self._simulator, None
         if simulator is not None:
-            simulator.stop()
+            try:
+                self._save_state(simulator)
+            finally:
+                simulator.stop()
 
 
 class EmbeddedRunner:
@@ -111,7 +140,8 @@ class EmbeddedRunner:
         status_of: Callable[[int], dict] | None = None,
     ):
         self.settings = settings
-        self.providers = SandboxProviders(settings, provider_factory, simulator_options=simulator_options)
+        self.providers = SandboxProviders(settings, provider_factory, simulator_options=simulator_options,
+                                          engine=engine)
         # Set by close(): a step going on with a campaign's chunks hands it back after the
         # chunk in flight, so closing waits for one chunk, not a whole add budget.
         self._closing = threading.Event()

@@ -7,7 +7,8 @@
     │   └── RateLimited       Mobizon 30, HTTP 429; carries ``retry_after`` and ``method``
     └── PermanentError        validation (1, 12), not found (2), bad module/method (4-6),
         │                     missing parameter (11), blocked account (14), SMSC 1, 3, 5, 6
-        └── AuthError         Mobizon 8/9, SMSC 2: stop the account's work
+        ├── AuthError         Mobizon 8/9, SMSC 2: stop the account's work
+        └── WrongCampaign     the campaign at the provider is not the one we created
 
 Messages never contain an API key, a password or a URL carrying one.
 """
@@ -59,3 +60,8 @@ class PermanentError(ProviderError):
 
 class AuthError(PermanentError):
     """Wrong key, wrong login or no access: stop the account's work and tell the user."""
+
+
+class WrongCampaign(PermanentError):
+    """The provider's campaign is not the one created for ours (unknown there, deleted, or
+    another campaign's name and text): nothing may be added to it."""

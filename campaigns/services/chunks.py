@@ -22,6 +22,7 @@ from campaigns.providers.port import Provider
 from campaigns.services.chunk_claims import claim_with_rows, nothing_to_claim
 from campaigns.services.chunk_pipeline import add_pipelined, send_chunk
 from campaigns.services.chunk_records import record_answer, record_failure
+from campaigns.services.identity import confirm_provider_campaign
 from campaigns.services.moves import utcnow
 from campaigns.services.next import Next
 from campaigns.services.paced import pace_gate
@@ -80,7 +81,9 @@ def add_chunks(
     ``chunk_pipeline.add_pipelined``: while one chunk is at the provider, the previous
     one's outcomes are recorded and the next one claimed and read. A paced campaign (SMSC)
     passes the pace gate before each chunk, and returns at once whenever its lanes open
-    (the extra steps must be dispatched) or it has to wait. Raises only on database errors.
+    (the extra steps must be dispatched) or it has to wait. First the provider is asked
+    whether its campaign is the one created for ours (``identity``); when it is not, the
+    campaign fails and [] is returned. Raises only on database errors.
     """
     started = clock()
     deadline = started + budget
@@ -91,6 +94,8 @@ def add_chunks(
             return False
         return turn is None or others_waiting is None or at < started + turn or not others_waiting()
 
+    if not confirm_provider_campaign(campaign_id, uow_factory, provider, now=now):
+        return []
     paced = pacer is not None and not provider.server_side_campaigns
     go_on = [Next("add", campaign_id)]
     while True:

@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from campaigns.simulator import recipients as rcp
 from campaigns.simulator import views
@@ -24,6 +24,7 @@ from campaigns.simulator.forms import as_int, as_list, as_text
 from campaigns.simulator.listing import ListError, select_campaigns, select_messages
 from campaigns.simulator.parameters import InvalidFields, campaign_fields
 from campaigns.simulator.phones import digits_of, is_international
+from campaigns.simulator.statefile import Saved, StateFile
 
 MAX_STATUS_IDS = 100  # Message/GetSMSStatus: "maximum number of identifiers in one request - 100"
 DELETE_BEFORE_START = 300.0  # Campaign/Delete: "not less than 5 minutes left till start"
@@ -44,6 +45,18 @@ class ApiError(Exception):
         self.reply = Reply(code, data, message)
 
 
+def _criteria(params: dict, key: str) -> list[Any]:
+    """The ids a list request names in ``criteria[key]`` (none when malformed: the listing
+    itself refuses those)."""
+    criteria = params.get("criteria")
+    if not isinstance(criteria, dict):
+        return []
+    try:
+        return as_list(criteria.get(key))
+    except (TypeError, ValueError):
+        return []
+
+
 def _invalid(fields: dict[str, str]) -> ApiError:
     return ApiError(1, "Invalid parameter values: " + ", ".join(fields), fields)
 
@@ -55,6 +68,7 @@ class MobizonSimulator:
         self.config = config or SimConfig()
         self.clock = clock or SimClock(self.config.speed)
         self._lock = threading.RLock()
+        self.state_file: StateFile | None = None
         self._reset_state()
         self.methods: dict[str, Callable[[dict], Reply]] = {
             "campaign/create": self.campaign_create,
@@ -79,6 +93,7 @@ class MobizonSimulator:
         self._next_campaign = 1000
         self._next_message = 500_000
         self._next_task = 70
+        self._blocks: dict[str, tuple[int, int]] = {}  # ids reserved in the state file: next, end
 
     # -- control ------------------------------------------------------------------------
 
@@ -97,6 +112,70 @@ class MobizonSimulator:
                 self.clock = clock
             if config is not None:
                 self.configure(config)
+
+    # -- state kept between processes (campaigns.simulator.statefile) ------------------
+
+    def attach(self, state_file: StateFile) -> None:
+        """Take ids from ``state_file`` and adopt the campaigns saved there when asked about
+        them; the clock never runs behind the time saved there."""
+        with self._lock:
+            self.state_file = state_file
+            self._catch_up(state_file.latest_time())
+
+    def _catch_up(self, saved_now: float) -> None:
+        behind = saved_now - self.clock.now()
+        if behind > 0:
+            self.clock.advance(behind)
+
+    def _next_id(self, kind: str, block: int) -> int:
+        if self.state_file is None:
+            name = f"_next_{kind}"
+            setattr(self, name, getattr(self, name) + 1)
+            return getattr(self, name)
+        start, end = self._blocks.get(kind, (0, 0))
+        if start >= end:
+            start = self.state_file.reserve(kind, block)
+            end = start + block
+        self._blocks[kind] = (start + 1, end)
+        return start
+
+    def _adopt(self, campaign_ids: Iterable[Any]) -> None:
+        """Take the campaigns among ``campaign_ids`` that this process does not know from
+        the state file (another process saved them)."""
+        if self.state_file is None:
+            return
+        unknown = set()
+        for raw in campaign_ids:
+            try:
+                cid = as_int(raw)
+            except ValueError:
+                continue
+            if cid is not None and cid not in self.campaigns:
+                unknown.add(cid)
+        if not unknown:
+            return
+        found, saved_now = self.state_file.take(unknown)
+        if found:
+            self._catch_up(saved_now)
+        for saved in found:
+            campaign = saved.campaign
+            self.campaigns[campaign.id] = campaign
+            self.messages.update((m.id, m) for m in campaign.messages)
+            self.tasks.update((t.id, t) for t in saved.tasks)
+
+    def save(self, keep: set[int] | None = None) -> None:
+        """Save this process's campaigns to the state file (those in ``keep`` when given);
+        does nothing without one."""
+        if self.state_file is None:
+            return
+        with self._lock:
+            now = self._now()
+            tasks: dict[int, list] = {}
+            for task in self.tasks.values():
+                tasks.setdefault(task.campaign_id, []).append(task)
+            chosen = [Saved(c, tasks.get(c.id, [])) for c in self.campaigns.values()
+                      if not c.deleted and (keep is None or c.id in keep)]
+            self.state_file.put(chosen, now, keep=keep)
 
     def call(self, name: str, params: dict[str, Any]) -> Reply:
         """Run API method ``name`` ("campaign/addrecipients", lower case)."""
@@ -127,14 +206,14 @@ class MobizonSimulator:
             campaign_id = as_int(params.get(key))
         except ValueError:
             raise _invalid({key: "must be a campaign id"}) from None
+        self._adopt([campaign_id])
         campaign = self.campaigns.get(campaign_id) if campaign_id is not None else None
         if campaign is None or campaign.deleted:
             raise ApiError(2, "Campaign not found")
         return campaign
 
     def _message_id(self) -> int:
-        self._next_message += 1
-        return self._next_message
+        return self._next_id("message", 100_000)
 
     # -- Campaign/Create ----------------------------------------------------------------
 
@@ -145,8 +224,7 @@ class MobizonSimulator:
             raise _invalid(exc.fields) from None
 
     def _new_campaign(self, fields: dict[str, Any], sender: str | None, now: float) -> SimCampaign:
-        self._next_campaign += 1
-        campaign = SimCampaign(id=self._next_campaign, sender=sender or None, create_ts=now, **fields)
+        campaign = SimCampaign(id=self._next_id("campaign", 1), sender=sender or None, create_ts=now, **fields)
         self.campaigns[campaign.id] = campaign
         return campaign
 
@@ -235,8 +313,7 @@ class MobizonSimulator:
             except ValueError as exc:
                 raise _invalid({"recipientsFile": str(exc)}) from None
         # recipientGroups: the simulator has no contact book, so the import adds nobody
-        self._next_task += 1
-        task = rcp.ImportTask(id=self._next_task, campaign_id=campaign.id, created_ts=now,
+        task = rcp.ImportTask(id=self._next_id("task", 100), campaign_id=campaign.id, created_ts=now,
                               end_ts=now + self.config.task_seconds, entries=entries, flag=flag, replace=replace)
         self.tasks[task.id] = task
         campaign.busy_until = task.end_ts
@@ -305,6 +382,7 @@ class MobizonSimulator:
     def campaign_list(self, params: dict) -> Reply:
         with self._lock:
             now = self._now()
+            self._adopt(_criteria(params, "ids"))
             try:
                 page, total = select_campaigns(self.campaigns.values(), params, now)
             except ListError as exc:
@@ -372,6 +450,7 @@ class MobizonSimulator:
             wanted = False
         with self._lock:
             now = self._now()
+            self._adopt(_criteria(params, "campaignIds"))
             try:
                 page, total = select_messages(self.campaigns, self.messages, params, now)
             except ListError as exc:

@@ -2,6 +2,7 @@
 
     create_campaign    Campaign/Create with data[...] from the CampaignSpec
     find_campaign      Campaign/List by text and creation date, after a lost Create answer
+    check_campaign     Campaign/List by id: the campaign to add to is the one we created
     add_chunk          Campaign/AddRecipients; one outcome per recipient, 98/99 are data
     prepare_chunk      the same split: encoded now, sent later, the counts before the outcomes
     launch             Campaign/Send: 1 -> MODERATION, 2 -> RUNNING
@@ -17,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 
 import httpx
 
-from campaigns.providers.errors import PermanentError, TemporaryError
+from campaigns.providers.errors import PermanentError, TemporaryError, WrongCampaign
 from campaigns.providers.mobizon import codes
 from campaigns.providers.mobizon.checks import InvalidCampaign
 from campaigns.providers.mobizon.client import (
@@ -111,6 +112,23 @@ class MobizonProvider:
             and (item.text or "") == spec.text
             and (item.name or "") == (spec.name or "")
         )
+
+    def check_campaign(self, campaign_id: str, spec: CampaignSpec) -> None:
+        """Before adding to ``campaign_id``: it must be the campaign created for ``spec``,
+        listed by Campaign/List (not deleted) with ``spec``'s name and text. Raises
+        WrongCampaign saying what differs, the client's errors when Mobizon cannot tell."""
+        page = self.client.list_campaigns(criteria={"ids": [str(campaign_id)]}, page_size=STATUS_PAGE_SIZE)
+        item = next((i for i in page.items if i.id == str(campaign_id)), None)
+        if item is None or item.is_deleted:
+            raise WrongCampaign(
+                f"campaign {campaign_id} is no longer at the provider (deleted there, or made by a sandbox "
+                "simulator that ended without saving it)", method="campaign/list",
+            )
+        if (item.text or "") != spec.text or (item.name or "") != (spec.name or ""):
+            raise WrongCampaign(
+                f"campaign {campaign_id} at the provider is another campaign (its name or text differ)",
+                method="campaign/list",
+            )
 
     def add_chunk(
         self,
