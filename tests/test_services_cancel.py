@@ -1,5 +1,7 @@
 """Cancelling: deleted at the provider while it allows it, a clear refusal otherwise."""
 
+import re
+
 import pytest
 
 from campaigns.providers.fake import FakeProvider
@@ -49,31 +51,56 @@ def test_a_campaign_in_moderation_can_still_be_deleted(sqlite_uow):
     assert fake.campaigns["1001"].deleted
 
 
-def test_a_campaign_the_provider_is_sending_is_refused(sqlite_uow):
+def test_a_campaign_the_provider_is_sending_ends_here_and_says_the_provider_goes_on(sqlite_uow):
     fake, settings = FakeProvider(), fast_settings()
     cid = make_campaign(sqlite_uow, count=2)
     create_at_provider(cid, sqlite_uow, fake, settings, now=T0)
     add_next_chunk(cid, sqlite_uow, fake, settings, now=T0)
     launch_campaign(cid, sqlite_uow, fake, settings, now=T0)
-    # When the user tries to cancel a campaign already RUNNING at the provider
-    with pytest.raises(CannotCancel, match=r"already being sent by the provider \(status RUNNING\)"):
-        cancel_campaign(cid, sqlite_uow, fake)
-    # Then it keeps running and the provider was not asked
-    assert campaign_row(sqlite_uow, cid).state == "running"
+    # When the user cancels a campaign already RUNNING at the provider
+    outcome = cancel_campaign(cid, sqlite_uow, fake)
+    # Then it ends here, the provider is not asked (it refuses a started campaign) and the
+    # answer says that its messages may still go out
+    campaign = campaign_row(sqlite_uow, cid)
+    assert campaign.state == "cancelled"
+    assert not outcome.deleted
+    assert "already sending campaign 1001 (status RUNNING)" in outcome.note
+    assert outcome.note in campaign.error
     assert fake.calls_to("cancel") == []
 
 
-def test_a_provider_refusal_is_passed_on(sqlite_uow):
+def test_a_provider_refusal_or_silence_is_reported_and_the_campaign_still_ends(sqlite_uow):
+    fake, settings = FakeProvider(), fast_settings()
+    first, second = make_campaign(sqlite_uow, count=2), make_campaign(sqlite_uow, count=2)
+    create_at_provider(first, sqlite_uow, fake, settings, now=T0)
+    create_at_provider(second, sqlite_uow, fake, settings, now=T0)
+    fake.fail("cancel", "permanent", code=10, message="the campaign can no longer be deleted")
+    outcome = cancel_campaign(first, sqlite_uow, fake)
+    assert re.search(r"the provider refused to delete campaign 1001: .*can no longer be deleted.*never launched",
+                     outcome.note)
+    assert campaign_row(sqlite_uow, first).state == "cancelled"
+    fake.fail("cancel", "temporary")
+    outcome = cancel_campaign(second, sqlite_uow, fake)
+    assert "could not be reached to delete campaign 1002" in outcome.note
+    assert campaign_row(sqlite_uow, second).state == "cancelled"
+
+
+def test_a_provider_that_cannot_be_asked_still_lets_the_campaign_end(sqlite_uow):
     fake, settings = FakeProvider(), fast_settings()
     cid = make_campaign(sqlite_uow, count=2)
     create_at_provider(cid, sqlite_uow, fake, settings, now=T0)
-    fake.fail("cancel", "permanent", code=10, message="the campaign can no longer be deleted")
-    with pytest.raises(CannotCancel, match="the provider refused to delete campaign 1001: .*can no longer be deleted"):
-        cancel_campaign(cid, sqlite_uow, fake)
-    assert campaign_row(sqlite_uow, cid).state == "adding"
-    fake.fail("cancel", "temporary")
-    with pytest.raises(CannotCancel, match="could not be reached .* try again"):
-        cancel_campaign(cid, sqlite_uow, fake)
+    outcome = cancel_campaign(cid, sqlite_uow, None, unavailable="MOBIZON_API_KEY is not set")
+    assert outcome.note.startswith("MOBIZON_API_KEY is not set, so campaign 1001 was not deleted there")
+    assert campaign_row(sqlite_uow, cid).state == "cancelled"
+
+
+def test_a_deleted_campaign_is_reported_as_deleted(sqlite_uow):
+    fake, settings = FakeProvider(), fast_settings()
+    cid = make_campaign(sqlite_uow, count=2)
+    create_at_provider(cid, sqlite_uow, fake, settings, now=T0)
+    outcome = cancel_campaign(cid, sqlite_uow, fake)
+    assert (outcome.deleted, outcome.note) == (True, "campaign 1001 deleted at the provider")
+    assert campaign_row(sqlite_uow, cid).error == "cancelled by the user; campaign 1001 deleted at the provider"
 
 
 def test_finished_and_unknown_campaigns(sqlite_uow):

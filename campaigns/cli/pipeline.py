@@ -107,7 +107,8 @@ def run_embedded(settings, engine, campaign_id: int, first_steps, *, show: bool,
         try:
             statuses = runner.run([campaign_id], on_progress=bars.update)
         except KeyboardInterrupt:
-            console.print("interrupted: the campaign stays where it is and resumes on the next run")
+            console.print(f"interrupted: campaign {campaign_id} stays where it is; "
+                          f"`campaigns resume {campaign_id}` continues it, `campaigns cancel {campaign_id}` ends it")
             raise typer.Exit(130) from None
     return statuses[campaign_id]
 
@@ -297,24 +298,32 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cancel")
     def cancel_cmd(ctx: typer.Context, campaign_id: int = typer.Argument(..., metavar="ID")) -> None:
-        """Cancel a campaign (deleted at the provider while the provider still allows it)."""
+        """Cancel a campaign that has not finished: it stops here, and is deleted at the
+        provider while the provider still allows it (what the provider answered is printed)."""
         from campaigns.services.cancel import cancel_campaign
-        from campaigns.services.errors import CannotCancel
-        from campaigns.services.errors import CampaignNotFound
+        from campaigns.services.errors import CampaignNotFound, CannotCancel
         from workers.embedded import SandboxProviders
 
         settings = settings_of(ctx)
         engine = _open_engine(settings)
-        providers = SandboxProviders(settings)
+        providers = SandboxProviders(settings, engine=engine)
+        provider, unavailable = None, ""
         try:
             status = _status(campaign_id, engine)
-            cancel_campaign(campaign_id, _uow_factory(engine), providers(status["provider"], settings))
+            if status["provider_campaign_id"] and status["state"] not in SETTLED - {"paused"}:
+                try:
+                    provider = providers(status["provider"], settings)
+                except ValueError as exc:  # unknown name, missing key (SettingsError)
+                    unavailable = f"the provider cannot be reached from here ({exc})"
+            outcome = cancel_campaign(campaign_id, _uow_factory(engine), provider, unavailable=unavailable)
         except (CampaignNotFound, CannotCancel) as exc:
             raise _fail(str(exc)) from None
         finally:
+            if provider is not None:
+                getattr(provider, "close", lambda: None)()
             providers.close()
             engine.dispose()
-        typer.echo(f"campaign {campaign_id} cancelled")
+        typer.echo(f"campaign {campaign_id} cancelled" + (f": {outcome.note}" if outcome.note else ""))
 
     @app.command("resume")
     def resume_cmd(
@@ -323,7 +332,10 @@ def register(app: typer.Typer) -> None:
         wait: bool = typer.Option(False, "--wait", help="With a broker: wait until the campaign ends."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
-        """Resume a paused campaign from the chunk where it stopped."""
+        """Continue a campaign that has not finished: a paused one from the chunk where it
+        stopped, an interrupted one (Ctrl-C, a crash) from the step it was at.
+
+        Without CAMPAIGNS_BROKER_URL it runs here until the campaign ends."""
         from campaigns.services.errors import CampaignNotFound, CannotResume
         from campaigns.services.resume import resume_campaign
 

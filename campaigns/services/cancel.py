@@ -1,10 +1,12 @@
-"""Cancel a campaign: delete it at the provider while the provider still allows it
-(Campaign module, Delete: "You can delete the campaign, which has not yet started, but if
-the campaign was postponed, there should be not less than 5 minutes left till start"),
-then stop the pipeline's work on it."""
+"""Cancel a campaign: it always ends here, and is deleted at the provider while the
+provider still allows it (Campaign module, Delete: "You can delete the campaign, which has
+not yet started, but if the campaign was postponed, there should be not less than 5 minutes
+left till start"). What the provider answered is returned and kept in the campaign's error,
+so the user learns whether messages may still go out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -21,18 +23,32 @@ from campaigns.store.uow import UnitOfWork
 S = CampaignState
 SENDING = frozenset({"RUNNING", "SENT", "DONE"})  # started at the provider: Delete is refused
 CANCELLABLE = [s.value for s, moves in CAMPAIGN_MOVES.items() if S.CANCELLED in moves]
+# Local states in which the provider was never asked to send the campaign.
+NEVER_LAUNCHED = frozenset({S.QUEUED.value, S.CREATING.value, S.ADDING.value, S.PAUSED.value})
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The campaign is cancelled here; ``deleted`` says whether the provider deleted it,
+    ``note`` what the provider answered (None when it was never asked: nothing was there)."""
+
+    campaign_id: int
+    deleted: bool
+    note: str | None = None
 
 
 def cancel_campaign(
     campaign_id: int,
     uow_factory: Callable[[], UnitOfWork],
-    provider: Provider,
+    provider: Provider | None,
     *,
     now: datetime | None = None,
-) -> None:
-    """Cancel the campaign. Raises CampaignNotFound, or CannotCancel with the reason (it
-    already ended, it is still being submitted, the provider has started sending it or
-    refused the Delete, or could not be reached)."""
+    unavailable: str = "the provider is not configured here",
+) -> Cancelled:
+    """Cancel the campaign here, whatever the provider answers, after asking the provider to
+    delete it; returns what happened there. ``provider`` None means it cannot be asked from
+    here (``unavailable`` says why): the campaign still ends here. Raises CampaignNotFound, or CannotCancel when it
+    already ended (done, failed, cancelled) or is still being read from its file (draft)."""
     c = campaigns_t.c
     with uow_factory() as uow:
         row = uow.session.execute(
@@ -44,32 +60,44 @@ def cancel_campaign(
         raise CannotCancel(f"campaign {campaign_id} is already {row.state}; there is nothing to cancel")
     if row.state == S.DRAFT.value:
         raise CannotCancel(f"campaign {campaign_id} is still being submitted; cancel it once it is queued")
+    outcome = Cancelled(campaign_id, deleted=False)
     if row.provider_campaign_id:
-        if row.provider_status in SENDING:
-            raise CannotCancel(
-                f"campaign {campaign_id} is already being sent by the provider (status {row.provider_status}); "
-                "a campaign can be deleted only before it starts"
-            )
-        try:
-            provider.cancel(row.provider_campaign_id)
-        except PermanentError as exc:
-            raise CannotCancel(
-                redact(f"the provider refused to delete campaign {row.provider_campaign_id}: {exc}")
-            ) from None
-        except ProviderError as exc:
-            raise CannotCancel(
-                redact(f"the provider could not be reached to delete campaign {row.provider_campaign_id} ({exc}); "
-                       "try again")
-            ) from None
+        outcome = _delete_at_provider(campaign_id, row, provider, unavailable)
 
     # The campaign may have moved on meanwhile (a chunk finished, the launch was claimed):
     # cancel from whatever non-final state it is in now.
+    error = "cancelled by the user" + (f"; {outcome.note}" if outcome.note else "")
     with uow_factory() as uow:
         moved = move_campaign(
             uow.session, campaign_id, CANCELLABLE, S.CANCELLED, now or utcnow(),
-            claimed_at=None, retry_at=None, next_poll_at=None, error="cancelled by the user",
+            claimed_at=None, retry_at=None, next_poll_at=None, error=error,
         )
         state = uow.session.scalar(select(c.state).where(c.id == campaign_id))
         uow.commit()
     if not moved and state != S.CANCELLED.value:
         raise CannotCancel(f"campaign {campaign_id} reached {state} meanwhile; there is nothing to cancel")
+    return outcome
+
+
+def _delete_at_provider(campaign_id: int, row, provider: Provider | None, unavailable: str) -> Cancelled:
+    """Ask the provider to delete the campaign; never raises: the answer becomes the note."""
+    pid = row.provider_campaign_id
+    unlaunched = row.state in NEVER_LAUNCHED
+    after = ("it was never launched, so nothing is sent" if unlaunched
+             else "messages the provider has already started sending may still go out")
+    if row.provider_status in SENDING:
+        return Cancelled(campaign_id, False,
+                         f"the provider is already sending campaign {pid} (status {row.provider_status}) and "
+                         "cannot delete it: messages it has not sent yet may still go out")
+    if provider is None:
+        return Cancelled(campaign_id, False, redact(f"{unavailable}, so campaign {pid} was not deleted there; {after}"))
+    try:
+        provider.cancel(pid)
+    except PermanentError as exc:
+        if exc.code == 2:  # Mobizon: not found
+            return Cancelled(campaign_id, False, f"the provider no longer knows campaign {pid}; nothing more is sent")
+        return Cancelled(campaign_id, False, redact(f"the provider refused to delete campaign {pid}: {exc}; {after}"))
+    except ProviderError as exc:
+        return Cancelled(campaign_id, False,
+                         redact(f"the provider could not be reached to delete campaign {pid} ({exc}); {after}"))
+    return Cancelled(campaign_id, True, f"campaign {pid} deleted at the provider")

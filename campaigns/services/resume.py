@@ -1,4 +1,5 @@
-"""Resume a paused campaign: its remaining chunks are added again from where they stopped."""
+"""Resume a campaign that has not finished: a paused one from the chunk where it stopped,
+an interrupted one (its process ended: Ctrl-C, a crash) from the step it was at."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Callable
 
 from sqlalchemy import select, update
 
-from campaigns.domain import CampaignState, ChunkState
+from campaigns.domain import TERMINAL, CampaignState, ChunkState
 from campaigns.services.errors import CampaignNotFound, CannotResume
 from campaigns.services.moves import campaigns_t, move_campaign, utcnow
 from campaigns.services.next import Next
@@ -16,25 +17,58 @@ from campaigns.store.uow import UnitOfWork
 
 S = CampaignState
 chunks_t = Chunk.__table__
+# The step that moves a campaign on from each state it can be interrupted in.
+STEPS = {
+    S.QUEUED.value: "create",
+    S.CREATING.value: "create",
+    S.ADDING.value: "add",
+    S.LAUNCHING.value: "launch",
+}
 
 
 def resume_campaign(
     campaign_id: int, uow_factory: Callable[[], UnitOfWork], *, now: datetime | None = None
 ) -> list[Next]:
-    """paused -> adding, with the retry counts of its pending chunks reset; returns
-    [Next("add")]. The pause threshold then judges only the chunks added after the resume.
-    Raises CampaignNotFound, or CannotResume when the campaign is not paused."""
+    """Continue a campaign that is not finished; returns the steps to run now.
+
+    - paused -> adding, with the retry counts of its pending chunks reset: [Next("add")].
+      The pause threshold then judges only the chunks added after the resume.
+    - queued, creating, adding, launching (interrupted): its waiting retries are due now
+      and its step is returned. A step another process holds is left to it (it is taken
+      over once that claim is ``stall_seconds`` old, as the scanner does).
+    - running: followed at once ([Next("final_statuses")] when the provider already
+      said DONE, else its next poll is due now and the periodic tick polls it: []).
+
+    Raises CampaignNotFound, or CannotResume when it ended (done, failed, cancelled) or is
+    still being read from its file (draft)."""
     now = now or utcnow()
+    c = campaigns_t.c
     with uow_factory() as uow:
-        state = uow.session.scalar(select(campaigns_t.c.state).where(campaigns_t.c.id == campaign_id))
-        if state is None:
+        row = uow.session.execute(select(c.state, c.provider_status).where(c.id == campaign_id)).first()
+        if row is None:
             raise CampaignNotFound(campaign_id)
-        if not move_campaign(uow.session, campaign_id, [S.PAUSED], S.ADDING, now, error=None, claimed_at=None):
-            raise CannotResume(f"campaign {campaign_id} is {state}; only a paused campaign can be resumed")
-        uow.session.execute(
-            update(chunks_t)
-            .where(chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == ChunkState.PENDING.value)
-            .values(retries=0, retry_at=None)
-        )
+        state = row.state
+        if state in {s.value for s in TERMINAL}:
+            raise CannotResume(f"campaign {campaign_id} is {state}; only a campaign that has not finished can be resumed")
+        if state == S.DRAFT.value:
+            raise CannotResume(f"campaign {campaign_id} is still being read from its file; submit the file again "
+                               "if that was interrupted")
+        pending = (chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == ChunkState.PENDING.value)
+        if state == S.PAUSED.value:
+            if not move_campaign(uow.session, campaign_id, [S.PAUSED], S.ADDING, now, error=None, claimed_at=None):
+                raise CannotResume(f"campaign {campaign_id} moved on meanwhile; try again")
+            uow.session.execute(update(chunks_t).where(*pending).values(retries=0, retry_at=None))
+            uow.commit()
+            return [Next("add", campaign_id)]
+        # Interrupted: whatever waited for a retry (or for the scanner) is due now.
+        uow.session.execute(update(campaigns_t).where(c.id == campaign_id, c.state == state)
+                            .values(retry_at=None, updated_at=now))
+        if state == S.ADDING.value:
+            uow.session.execute(update(chunks_t).where(*pending).values(retry_at=None))
+        if state == S.RUNNING.value:
+            uow.session.execute(update(campaigns_t).where(c.id == campaign_id, c.state == state)
+                                .values(next_poll_at=now))
         uow.commit()
-    return [Next("add", campaign_id)]
+    if state == S.RUNNING.value:
+        return [Next("final_statuses", campaign_id)] if row.provider_status == "DONE" else []
+    return [Next(STEPS[state], campaign_id)]
