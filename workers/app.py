@@ -26,6 +26,7 @@ from workers.constants import (
 )
 from workers.dispatch import CeleryDispatcher
 from workers.shutdown import ShutdownFlag
+from workers.submit_task import register_submit_task
 from workers.tasks import register_tasks
 
 
@@ -96,6 +97,7 @@ def make_celery(settings: Settings) -> Celery:
     # child sees the main process set it when a warm shutdown begins.
     shutting_down = ShutdownFlag()
     register_tasks(app, lambda: context.current(settings, dispatcher, shutting_down.is_set))
+    register_submit_task(app, lambda: context.current(settings, dispatcher, shutting_down.is_set))
 
     # Each prefork child builds its own engine and providers; the parent never builds any,
     # so nothing holding a socket is shared across the fork. The child builds them before

@@ -20,6 +20,8 @@ TASK_ADD = "campaigns.add"
 TASK_LAUNCH = "campaigns.launch"
 TASK_FINAL_STATUSES = "campaigns.final_statuses"
 TASK_TICK = "campaigns.tick"
+# For other applications sharing the broker: send_task("campaigns.submit", kwargs={…}).
+TASK_SUBMIT = "campaigns.submit"
 TASK_FOR_ACTION = {
     "create": TASK_CREATE,
     "add": TASK_ADD,

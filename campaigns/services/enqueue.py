@@ -7,9 +7,11 @@ The runtime is a ``dispatch(steps)`` callable: the embedded runner's or Celery's
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, ContextManager, Iterable, Iterator, Mapping
 
 from sqlalchemy import Engine
 
@@ -61,10 +63,53 @@ def enqueue_file(
     Raises UnknownProvider, InvalidCampaign, FileRefused (nothing stored), ValueError for
     options that make no sense, IdempotencyConflict / IdempotencyBusy.
     """
+    return _enqueue(lambda: nullcontext(Path(path)), request, settings, engine, dispatch, idempotency)
+
+
+def enqueue_source(
+    source: str, request: SubmitRequest, settings: Settings, engine: Engine,
+    dispatch: Callable[[Iterable], None], *, workdir: Path, idempotency: Idempotency | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Once:
+    """As ``enqueue_file``, for a file read from ``source`` (a path, ``file://``,
+    ``s3://``, ``https://``: campaigns.sources), fetched only when the key is new. The
+    campaign's name defaults to the source file's name.
+
+    Raises what enqueue_file raises, and SourceError (``temporary`` when a retry may work).
+    """
+    return _enqueue(lambda: _fetched(source, settings, workdir, headers), request, settings, engine, dispatch,
+                    idempotency)
+
+
+@contextmanager
+def _fetched(source: str, settings: Settings, workdir: Path, headers) -> Iterator[Path]:
+    """The source as a local file named by its own name (a download is moved into a spool
+    folder under that name, so messages about the file name it as its owner does)."""
+    from campaigns.sources import fetch_source
+    from campaigns.sources.spool import remove_spooled, spool_path
+
+    with fetch_source(source, settings, workdir=workdir, headers=headers) as fetched:
+        if Path(fetched.path).resolve().parent != Path(workdir).resolve():
+            yield Path(fetched.path)  # a local file, read where it is
+            return
+        path = spool_path(Path(workdir), fetched.name)
+        os.replace(fetched.path, path)
+        try:
+            yield path
+        finally:
+            remove_spooled(path)
+
+
+def _enqueue(
+    open_file: Callable[[], ContextManager[Path]], request: SubmitRequest, settings: Settings, engine: Engine,
+    dispatch: Callable[[Iterable], None], idempotency: Idempotency | None,
+) -> Once:
     check_provider(request.provider, settings)
 
     def submit() -> int:
-        result = submit_campaign(path, request, settings, engine)
+        with open_file() as path:
+            result = submit_campaign(path, request if request.name else replace(request, name=path.name), settings,
+                                     engine)
         dispatch(result.next)
         return result.campaign_id
 

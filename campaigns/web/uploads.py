@@ -1,16 +1,15 @@
 """Request bodies streamed to the spool folder: a multipart form's file part, or a JSON
 body, never held whole in memory, refused (413) as soon as they pass the size limit.
 
-The client's file name is kept only as a label: each upload gets a new folder with a random
-name inside the spool folder, and the file in it is named by the label, reduced to a bare
-name (no folder part, no control characters, no leading dot), so messages about the file
-name it as the client did while no name a client sends can choose a path.
+The client's file name is kept only as a label (campaigns.sources.spool): each upload gets
+a new folder with a random name inside the spool folder, and the file in it is named by
+the label reduced to a bare name, so messages name the file as the client did while no
+name a client sends can choose a path.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from campaigns.sources.spool import label_of, remove_spooled, spool_path
 from campaigns.web.problems import Problem
 
 FIELD_BYTES = 64 * 1024  # one form field's value
@@ -39,36 +39,6 @@ class Spooled:
     def discard(self) -> None:
         """Remove the spooled file and its folder."""
         remove_spooled(self.path)
-
-
-def spool_path(spool: Path, label: str | None) -> Path:
-    """A path for a new file labelled ``label`` in a new random folder inside ``spool``."""
-    folder = spool / uuid.uuid4().hex
-    folder.mkdir(mode=0o700)
-    return folder / (label_of(label) or "upload")
-
-
-def remove_spooled(path: Path | None) -> None:
-    """Remove a file made by ``spool_path`` and its folder; quiet when already gone."""
-    if path is None:
-        return
-    path.unlink(missing_ok=True)
-    try:
-        path.parent.rmdir()
-    except OSError:
-        pass
-
-
-def label_of(name: str | None) -> str | None:
-    """A client's file name reduced to a safe label: its last path part, without control
-    characters, at most 255 characters (None when nothing is left)."""
-    if not name:
-        return None
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    clean = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".").strip()
-    while len(clean.encode("utf-8")) > 200:  # file systems take 255 bytes a name
-        clean = clean[:-1]
-    return clean or None
 
 
 def too_large(limit: int) -> Problem:

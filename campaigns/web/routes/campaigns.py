@@ -22,7 +22,8 @@ from campaigns.web import schemas
 from campaigns.web.deps import require, runtime
 from campaigns.web.problems import Problem, field_errors
 from campaigns.web.runtime import Runtime
-from campaigns.web.uploads import Spooled, read_json_body, remove_spooled, spool_form, spool_path
+from campaigns.sources.spool import remove_spooled, spool_path
+from campaigns.web.uploads import Spooled, read_json_body, spool_form
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 ERRORS = {status: {"model": schemas.Problem, "description": text} for status, text in (
