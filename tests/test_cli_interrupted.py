@@ -98,6 +98,12 @@ def test_an_interrupted_campaign_never_reaches_the_next_one_and_resume_finishes_
     assert first["chunks"]["failed"] == 0
     # and the second campaign kept its 5
     assert status(env, second["id"])["counters"]["totalMsgNum"] == 5
+    # and the status table counts the messages that did not arrive, as the counters do
+    table = " ".join(run(env, "status", "1").stdout.split())
+    c = first["counters"]
+    assert (f"not delivered {c['totalUndelivMsgNum']} undelivered, {c['totalExpiredMsgNum']} expired, "
+            f"{c['totalRejectdMsgNum']} rejected") in table
+    assert c["totalUndelivMsgNum"] > 0  # the sandbox's mix: 4 % undelivered
 
 
 def test_an_interrupted_campaign_can_be_cancelled_and_the_sandbox_deletes_it(env, sqlite_url, tmp_path):
@@ -107,7 +113,8 @@ def test_an_interrupted_campaign_can_be_cancelled_and_the_sandbox_deletes_it(env
     assert cancelled.returncode == 0, cancelled.stderr
     pid = status(env, 1)["provider_campaign_id"]
     assert f"campaign 1 cancelled: campaign {pid} deleted at the provider" in cancelled.stdout
-    assert status(env, 1)["state"] == "cancelled"
+    assert status(env, 1)["state"] == "cancelled" and status(env, 1)["provider_status"] is None
+    assert "provider:" not in run(env, "status", "1").stdout
     again = run(env, "resume", "1")
     assert again.returncode == 1 and "campaign 1 is cancelled" in again.stderr
 
@@ -127,3 +134,30 @@ def test_a_campaign_whose_sandbox_was_killed_fails_with_the_reason_instead_of_mi
     assert "no longer at the provider" in first["error"] and "submit the file again" in first["error"]
     assert second["provider_campaign_id"] != first["provider_campaign_id"]
     assert status(env, second["id"])["counters"]["totalMsgNum"] == 5
+
+
+def test_a_deferred_submit_returns_once_the_provider_has_it_and_watch_follows_it(env, sqlite_url, tmp_path):
+    # Given a sandbox that takes deferred dates as given, and a file sent an hour from now
+    from datetime import datetime, timedelta
+
+    later = (datetime.now() + timedelta(hours=1, minutes=2)).strftime("%Y-%m-%d %H:%M:%S")
+    small = phones_csv(tmp_path / "small.csv", 5, first=0)
+    # When it is submitted
+    started = time.monotonic()
+    done = run(env, "submit", str(small), "--text", "Hi {name}", "--deferred-to", later, timeout=60)
+    # Then the command returns once the campaign is at the provider, saying when it starts
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 60
+    flat = " ".join(done.stdout.split())
+    assert "provider: DEFERRED" in flat
+    assert f"starts it at {later} (this computer's local time)" in flat and "`campaigns watch 1`" in flat
+    assert status(env, 1)["state"] == "running"
+    # When `watch` runs (the sandbox's clock reaches the start time within seconds)
+    watched = run(env, "watch", "--json", timeout=240)
+    # Then it follows the campaign to the end
+    assert watched.returncode == 0, watched.stderr
+    (final,) = json.loads(watched.stdout)
+    assert final["state"] == "done" and final["counters"]["totalMsgNum"] == 5
+    # and with nothing left on its way, watch says so
+    idle = run(env, "watch")
+    assert idle.returncode == 0 and "nothing to watch" in idle.stdout

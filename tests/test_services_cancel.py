@@ -63,6 +63,7 @@ def test_a_campaign_the_provider_is_sending_ends_here_and_says_the_provider_goes
     # answer says that its messages may still go out
     campaign = campaign_row(sqlite_uow, cid)
     assert campaign.state == "cancelled"
+    assert campaign.provider_status is None  # no longer followed: RUNNING would go stale
     assert not outcome.deleted
     assert "already sending campaign 1001 (status RUNNING)" in outcome.note
     assert outcome.note in campaign.error

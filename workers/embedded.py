@@ -234,11 +234,13 @@ class EmbeddedRunner:
         on_progress: Callable[[dict[int, dict]], None] | None = None,
         progress_every: float = 0.25,
         timeout: float | None = None,
+        until: frozenset[str] | Callable[[dict], bool] = SETTLED_STATES,
     ) -> dict[int, dict]:
-        """Run steps until every campaign in ``campaign_ids`` is settled; returns their
-        status objects. Raises TimeoutError after ``timeout`` seconds (the campaigns stay
-        where they are: the database remembers)."""
+        """Run steps until every campaign in ``campaign_ids`` is in a state of ``until``
+        (default: settled), or ``until(status)`` is true; returns their status objects. Raises TimeoutError after
+        ``timeout`` seconds (the campaigns stay where they are: the database remembers)."""
         ids = list(campaign_ids)
+        reached = until if callable(until) else (lambda status: status["state"] in until)
         started = time.monotonic()
         poll_every = max(self.settings.poll_seconds, 0.05)
         next_tick = started
@@ -252,7 +254,7 @@ class EmbeddedRunner:
                 statuses = {cid: self._status(cid) for cid in ids}
                 if on_progress is not None:
                     on_progress(statuses)
-                if all(s["state"] in SETTLED_STATES for s in statuses.values()):
+                if all(reached(s) for s in statuses.values()):
                     return statuses
                 if timeout is not None and now - started > timeout:
                     raise TimeoutError(f"campaigns {ids} did not settle within {timeout:.0f} s")

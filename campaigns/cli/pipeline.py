@@ -96,21 +96,30 @@ def _finish(status: dict, *, as_json: bool, console) -> int:
     return EXIT_FAILED if status["state"] in SETTLED - {"done"} else EXIT_OK
 
 
-def run_embedded(settings, engine, campaign_id: int, first_steps, *, show: bool, console) -> dict:
-    """Run one campaign to its end inside this process, with progress bars when ``show``."""
+def run_embedded(settings, engine, campaign_id: int, first_steps, *, show: bool, console,
+                 until=SETTLED) -> dict:
+    """Run one campaign inside this process until its state is in ``until`` (default: it
+    ended), with progress bars when ``show``."""
+    return run_embedded_many(settings, engine, [campaign_id], first_steps, show=show, console=console,
+                             until=until)[campaign_id]
+
+
+def run_embedded_many(settings, engine, campaign_ids: list[int], first_steps, *, show: bool, console,
+                      until=SETTLED) -> dict[int, dict]:
+    """Run campaigns inside this process until each one's state is in ``until``."""
     from campaigns.cli.progress import CampaignProgress
     from workers.embedded import EmbeddedRunner
 
     with EmbeddedRunner(settings, engine) as runner, \
-            CampaignProgress(console, campaign_id, enabled=show) as bars:
+            CampaignProgress(console, campaign_ids[0], enabled=show and len(campaign_ids) == 1) as bars:
         runner.schedule_all(first_steps)
         try:
-            statuses = runner.run([campaign_id], on_progress=bars.update)
+            return runner.run(campaign_ids, on_progress=bars.update, until=until)
         except KeyboardInterrupt:
-            console.print(f"interrupted: campaign {campaign_id} stays where it is; "
-                          f"`campaigns resume {campaign_id}` continues it, `campaigns cancel {campaign_id}` ends it")
+            ids = " ".join(map(str, campaign_ids))
+            console.print(f"interrupted: campaign {ids} stays where it is; "
+                          f"`campaigns resume {ids}` continues it, `campaigns cancel {ids}` ends it")
             raise typer.Exit(130) from None
-    return statuses[campaign_id]
 
 
 def wait_in_database(engine, campaign_id: int, *, show: bool, console, every: float = 0.5) -> dict:
@@ -138,9 +147,8 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
     from campaigns.services.submit import InvalidCampaign, submit_campaign
 
     settings = settings or settings_of(ctx)
-    if settings.embedded and request.provider == "sandbox" and settings.sandbox_url is None:
-        # The in-process simulator runs on a fast clock: follow it at least once a second.
-        settings = settings.with_(poll_seconds=min(settings.poll_seconds, 1.0))
+    if request.provider == "sandbox":
+        settings = _settings_for_sandbox(settings)
     _check_provider(settings, request.provider)
     console = _console(stderr=as_json)
     _setup_logging(console)
@@ -155,7 +163,15 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
                 raise _fail(str(exc), EXIT_USAGE) from None
         if not as_json:
             console.print(f"campaign {result.campaign_id}: {_ingest_line(result.report)}")
-        if settings.embedded:
+        if settings.embedded and request.deferred_to:
+            # The provider holds a deferred campaign until its time: hand it over and return.
+            status = run_embedded(settings, engine, result.campaign_id, result.next, show=not as_json,
+                                  console=console, until=_handed_over)
+            if status["state"] == "running":
+                console.print(f"campaign {result.campaign_id} is at the provider, which starts it at "
+                              f"{request.deferred_to} (this computer's local time); `campaigns watch "
+                              f"{result.campaign_id}` follows it to the end")
+        elif settings.embedded:
             status = run_embedded(settings, engine, result.campaign_id, result.next, show=not as_json,
                                   console=console)
         else:
@@ -163,6 +179,25 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
         return status
     finally:
         engine.dispose()
+
+
+def _handed_over(status: dict) -> bool:
+    """The campaign ended, or runs at the provider and was polled there once (so its
+    provider status is the provider's, DEFERRED for a deferred one)."""
+    return status["state"] in SETTLED or (status["state"] == "running" and status.get("counters") is not None)
+
+
+def _settings_for_sandbox(settings):
+    """The in-process simulator runs on a fast clock: follow it at least once a second."""
+    if settings.embedded and settings.sandbox_url is None:
+        return settings.with_(poll_seconds=min(settings.poll_seconds, 1.0))
+    return settings
+
+
+def status_table_of(status: dict):
+    from campaigns.cli.progress import status_table
+
+    return status_table(status)
 
 
 def _check_provider(settings, name: str) -> None:
@@ -348,6 +383,8 @@ def register(app: typer.Typer) -> None:
                 steps = resume_campaign(campaign_id, _uow_factory(engine))
             except (CampaignNotFound, CannotResume) as exc:
                 raise _fail(str(exc)) from None
+            if _status(campaign_id, engine)["provider"] == "sandbox":
+                settings = _settings_for_sandbox(settings)
             if settings.embedded:
                 status = run_embedded(settings, engine, campaign_id, steps, show=not as_json, console=console)
             else:
@@ -356,6 +393,56 @@ def register(app: typer.Typer) -> None:
         finally:
             engine.dispose()
         raise typer.Exit(_finish(status, as_json=as_json, console=_console()))
+
+    @app.command("watch")
+    def watch_cmd(
+        ctx: typer.Context,
+        campaign_ids: Optional[list[int]] = typer.Argument(None, metavar="[ID]...",
+                                                           help="Campaigns to follow (default: every one on its way)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the campaigns' statuses as a JSON list."),
+    ) -> None:
+        """Follow campaigns until they end: a deferred one, one interrupted, the rest.
+
+        Without CAMPAIGNS_BROKER_URL the pipeline runs here for them (paused campaigns wait
+        for `campaigns resume`); with one, the workers run them and this follows them."""
+        from campaigns.services.errors import CampaignNotFound, CannotResume
+        from campaigns.services.resume import resume_campaign, unfinished_campaigns
+
+        settings = settings_of(ctx)
+        console = _console(stderr=as_json)
+        _setup_logging(console)
+        engine = _open_engine(settings)
+        try:
+            ids = list(dict.fromkeys(campaign_ids or unfinished_campaigns(_uow_factory(engine))))
+            statuses = []
+            for campaign_id in ids:
+                try:
+                    statuses.append(_status(campaign_id, engine))
+                except CampaignNotFound as exc:
+                    raise _fail(str(exc)) from None
+            if any(st["provider"] == "sandbox" for st in statuses):
+                settings = _settings_for_sandbox(settings)
+            if not ids:
+                console.print("nothing to watch: no campaign is on its way")
+            elif settings.embedded:
+                steps = []
+                for status in statuses:
+                    if status["state"] not in SETTLED:
+                        try:
+                            steps += resume_campaign(status["id"], _uow_factory(engine))
+                        except CannotResume:
+                            pass  # still being read from its file, or ended meanwhile
+                statuses = list(run_embedded_many(settings, engine, ids, steps, show=not as_json,
+                                                  console=console).values())
+            else:
+                statuses = [wait_in_database(engine, i, show=not as_json, console=console) for i in ids]
+        finally:
+            engine.dispose()
+        if as_json:
+            _print_json(statuses)
+        for status in [] if as_json else statuses:
+            _console().print(status_table_of(status))
+        raise typer.Exit(EXIT_FAILED if any(s["state"] in SETTLED - {"done"} for s in statuses) else EXIT_OK)
 
     @app.command("report")
     def report_cmd(

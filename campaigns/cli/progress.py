@@ -25,6 +25,20 @@ def _num(counters: dict | None, key: str) -> int:
         return 0
 
 
+def final_counts(status: dict) -> dict[str, int]:
+    """Messages that did not arrive, by final status (the provider's counters)."""
+    counters = status.get("counters") or {}
+    return {label: _num(counters, key) for label, key in
+            (("undelivered", "totalUndelivMsgNum"), ("expired", "totalExpiredMsgNum"),
+             ("rejected", "totalRejectdMsgNum"))}
+
+
+def provider_status(status: dict) -> str:
+    """The provider's status when it still means something: not for a cancelled campaign,
+    which is no longer followed."""
+    return "" if status["state"] == "cancelled" else (status.get("provider_status") or "")
+
+
 def message_counts(status: dict) -> tuple[int, int, int]:
     """(total, sent, delivered) messages from the provider's counters (seed 002, Campaign
     counters): sent = every message that left NEW, delivered = DELIVRD."""
@@ -66,7 +80,7 @@ class CampaignProgress:
         if status is None:
             return
         chunks = status["chunks"]
-        note = status["state"] + (f" · {status['provider_status']}" if status.get("provider_status") else "")
+        note = status["state"] + (f" · {provider_status(status)}" if provider_status(status) else "")
         self.progress.update(
             self._chunks, total=chunks["total"] or None, completed=chunks["added"] + chunks["failed"], note=note
         )
@@ -85,7 +99,7 @@ def status_table(status: dict) -> Table:
     rows = [
         ("campaign", f"{status['id']}  {status['name']}"),
         ("provider", f"{status['provider']}  (id {status.get('provider_campaign_id') or '—'})"),
-        ("state", status["state"] + (f"  (provider: {status['provider_status']})" if status.get("provider_status") else "")),
+        ("state", status["state"] + (f"  (provider: {provider_status(status)})" if provider_status(status) else "")),
         ("recipients", f"{rec['rows']} rows: {rec['valid']} valid, {rec['invalid']} invalid, {rec['duplicates']} duplicates"),
         ("at the provider", f"{rec['added']} added, {rec['rejected_by_provider']} rejected"),
         ("chunks", f"{chunks['added']} added, {chunks['failed']} failed of {chunks['total']}"),
@@ -93,6 +107,7 @@ def status_table(status: dict) -> Table:
     if status.get("counters"):
         total, sent, delivered = message_counts(status)
         rows.append(("messages", f"{sent} sent, {delivered} delivered of {total}"))
+        rows.append(("not delivered", ", ".join(f"{n} {label}" for label, n in final_counts(status).items())))
     if status.get("error"):
         rows.append(("reason", f"[red]{status['error']}[/red]"))
     for key, value in rows:
@@ -108,7 +123,7 @@ def list_table(statuses: Iterable[dict]) -> Table:
         table.add_column(name, justify=justify)
     for s in statuses:
         table.add_row(
-            str(s["id"]), s["name"], s["provider"], s["state"], s.get("provider_status") or "",
+            str(s["id"]), s["name"], s["provider"], s["state"], provider_status(s),
             str(s["recipients"]["valid"]), str(s["recipients"]["added"]),
             f"{s['chunks']['added']}/{s['chunks']['total']}",
         )

@@ -71,6 +71,7 @@ def cancel_campaign(
         moved = move_campaign(
             uow.session, campaign_id, CANCELLABLE, S.CANCELLED, now or utcnow(),
             claimed_at=None, retry_at=None, next_poll_at=None, error=error,
+            provider_status=None,  # no longer followed: the last status seen would go stale
         )
         state = uow.session.scalar(select(c.state).where(c.id == campaign_id))
         uow.commit()

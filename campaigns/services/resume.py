@@ -72,3 +72,13 @@ def resume_campaign(
     if state == S.RUNNING.value:
         return [Next("final_statuses", campaign_id)] if row.provider_status == "DONE" else []
     return [Next(STEPS[state], campaign_id)]
+
+
+def unfinished_campaigns(uow_factory: Callable[[], UnitOfWork]) -> list[int]:
+    """The ids of the campaigns on their way (queued to running: neither finished, paused
+    nor still being read from their file), oldest first."""
+    c = campaigns_t.c
+    with uow_factory() as uow:
+        return list(uow.session.scalars(
+            select(c.id).where(c.state.in_([*STEPS, S.RUNNING.value])).order_by(c.id)
+        ))
