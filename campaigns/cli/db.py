@@ -11,7 +11,7 @@ def register(app: typer.Typer) -> None:
     db = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
     @db.command("upgrade")
-    def upgrade_cmd(ctx: typer.Context, revision: str = typer.Argument("head")) -> None:
+    def upgrade_cmd(ctx: typer.Context, revision: str = typer.Argument("heads")) -> None:
         """Apply the database migrations (CAMPAIGNS_DATABASE_URL)."""
         from campaigns.redact import redact_url
         from campaigns.store.engine import upgrade

@@ -48,8 +48,9 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision``."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Apply the migrations up to ``revision`` (default: every head, so features developed
+    side by side may each branch from the same revision)."""
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
