@@ -112,7 +112,10 @@ def test_usage_errors_exit_2(env, capsys, tmp_path, options):
 
 
 def test_mobizon_without_a_key_is_refused_before_reading_the_file(env, capsys, tmp_path):
-    code, _, err = cli(capsys, "submit", str(tmp_path / "absent.csv"), "--text", "Hi", "--provider", "mobizon")
+    # (a file that exists: a missing one is refused first, as `validate` refuses it)
+    unread = tmp_path / "unread.csv"
+    unread.write_bytes(b"\xff" * 10)
+    code, _, err = cli(capsys, "submit", str(unread), "--text", "Hi", "--provider", "mobizon")
     assert code == 2 and "MOBIZON_API_KEY" in err
 
 

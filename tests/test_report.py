@@ -76,7 +76,29 @@ def test_xlsx_report_matches(finished_campaign, tmp_path):
     finally:
         book.close()
     assert rows[0] == list(HEADER)
-    assert rows[1:] == EXPECTED
+    # text cells as they are, with no apostrophe: XLSX strings are never evaluated
+    assert rows[1:] == [[cell.removeprefix("'") for cell in row] for row in EXPECTED]
+
+
+def test_xlsx_text_that_looks_like_a_formula_is_a_string_cell(sqlite_engine, tmp_path):
+    from campaigns.store.uow import UnitOfWork
+    from tests.pipeline_data import make_campaign
+
+    def uow_factory():
+        return UnitOfWork(sqlite_engine)
+
+    cid = make_campaign(uow_factory, count=1)
+    with uow_factory() as uow:
+        uow.session.execute(Recipient.__table__.update().values(raw_phone="=HYPERLINK(\"http://x\")", reason="@SUM(1)"))
+        uow.commit()
+    path = tmp_path / "r.xlsx"
+    export_report(cid, uow_factory, path)
+    book = load_workbook(path)
+    try:
+        cells = {c.value: c.data_type for row in book.active.iter_rows(min_row=2) for c in row if c.value}
+    finally:
+        book.close()
+    assert cells['=HYPERLINK("http://x")'] == "s" and cells["@SUM(1)"] == "s"
 
 
 def test_control_characters_do_not_break_the_xlsx(sqlite_engine, tmp_path):

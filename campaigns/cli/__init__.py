@@ -15,7 +15,7 @@ from campaigns.settings import Settings, SettingsError
 
 app = typer.Typer(
     name="campaigns",
-    help="Bulk SMS campaigns through Mobizon, SMSC and the cascade gateway.",
+    help="Bulk SMS campaigns through Mobizon and SMSC, rehearsed on the built-in sandbox.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -44,10 +44,24 @@ def _register() -> None:
         module.register(app)
 
 
+def _flags_without_type(command) -> None:
+    """Flags take no value, so their help shows none (this Typer would print ``<bool>``)."""
+    command.get_help_option(command.context_class(command))  # made lazily: make it now
+    for param in [*command.params, getattr(command, "_help_option", None)]:
+        if param is not None and getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_type(sub)
+
+
 def main(argv: list[str] | None = None) -> None:
+    from typer.main import get_command
+
     _register()
     try:
-        app(args=argv, prog_name="campaigns")
+        command = get_command(app)
+        _flags_without_type(command)
+        command.main(args=argv, prog_name="campaigns")
     except SystemExit:
         raise
     except KeyboardInterrupt:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from campaigns.cli import settings_of
+from campaigns.cli.validate import country_option, encoding_option
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SETTLED = frozenset({"done", "failed", "cancelled", "paused"})
@@ -163,6 +165,7 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
                 raise _fail(str(exc), EXIT_USAGE) from None
         if not as_json:
             console.print(f"campaign {result.campaign_id}: {_ingest_line(result.report)}")
+        _warn(console, result.report)
         if settings.embedded and request.deferred_to:
             # The provider holds a deferred campaign until its time: hand it over and return.
             status = run_embedded(settings, engine, result.campaign_id, result.next, show=not as_json,
@@ -248,6 +251,15 @@ def _ingest_line(report) -> str:
     return ", ".join(parts)
 
 
+def _warn(console, report) -> None:
+    """The file's warnings, as ``validate`` shows them (placeholders without a column or
+    with empty values), before anything is sent."""
+    problems = report.get("placeholder_problems") if isinstance(report, dict) else \
+        getattr(report, "placeholder_problems", None)
+    for problem in problems or ():
+        console.print(f"[yellow]warning: {escape(problem)}[/yellow]")
+
+
 def _uow_factory(engine):
     from campaigns.store.uow import UnitOfWork
 
@@ -258,21 +270,30 @@ def register(app: typer.Typer) -> None:
     @app.command("submit")
     def submit_cmd(
         ctx: typer.Context,
-        file: Path = typer.Argument(..., help="Recipient file: CSV/TXT, XLS or XLSX."),
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                    help="Recipient file: CSV/TXT, XLS, XLSX or ODS."),
         text: str = typer.Option(..., "--text", help="Message text; {placeholders} make it a template campaign."),
         name: Optional[str] = typer.Option(None, "--name", help="Campaign name (default: the file's name)."),
         sender: Optional[str] = typer.Option(None, "--from", help="Sender signature registered with the provider."),
         provider: str = typer.Option("sandbox", "--provider", help="mobizon, smsc, or sandbox (the built-in simulator)."),
-        country: Optional[str] = typer.Option(None, "--country", help="Region for national phone formats, e.g. KZ."),
-        placeholders: Placeholders = typer.Option(Placeholders.keep, "--placeholders"),
+        country: Optional[str] = typer.Option(None, "--country", callback=country_option,
+                                              help="Default country (ISO code, e.g. KZ) for national numbers."),
+        placeholders: Placeholders = typer.Option(
+            Placeholders.keep, "--placeholders",
+            help="A placeholder with no column or value: keep it as written, strip it, or reject the recipient."),
         rate_limit: Optional[int] = typer.Option(None, "--rate-limit", min=1, help="Messages per --rate-period."),
         rate_period: Optional[int] = typer.Option(None, "--rate-period", help="Seconds: 60, 3600 or 86400 (Mobizon); any for smsc (default SMSC_RATE_PERIOD)."),
-        deferred_to: Optional[str] = typer.Option(None, "--deferred-to", help="'YYYY-MM-DD HH:MM:SS' (1 h to 14 days ahead)."),
+        deferred_to: Optional[str] = typer.Option(
+            None, "--deferred-to",
+            help="Start later: 'YYYY-MM-DD HH:MM:SS' in this computer's local time (set the provider account to "
+                 "the same time zone), 1 h to 14 days ahead."),
         validity: Optional[int] = typer.Option(None, "--validity", help="Minutes a message may wait (60-1440)."),
         mclass: Optional[int] = typer.Option(None, "--mclass", min=0, max=1, help="0 flash, 1 inbox."),
-        encoding: Optional[str] = typer.Option(None, "--encoding", help="Override the detected encoding."),
-        sheet: Optional[str] = typer.Option(None, "--sheet", help="Excel sheet name or number."),
-        excel_engine: ExcelEngine = typer.Option(ExcelEngine.calamine, "--excel-engine"),
+        encoding: Optional[str] = typer.Option(None, "--encoding", callback=encoding_option,
+                                               help="Text encoding of a CSV (detected by default)."),
+        sheet: Optional[str] = typer.Option(None, "--sheet", help="Sheet name or 1-based position of a spreadsheet (default: the first)."),
+        excel_engine: ExcelEngine = typer.Option(ExcelEngine.calamine, "--excel-engine",
+                                                 help="calamine (default), openpyxl (XLSX) or xlrd (XLS)."),
         wait: bool = typer.Option(False, "--wait", help="With a broker: wait until the campaign ends."),
         as_json: bool = typer.Option(False, "--json", help="Print the campaign's status as JSON."),
     ) -> None:
@@ -282,6 +303,8 @@ def register(app: typer.Typer) -> None:
         queued for `campaigns worker` (add --wait to follow it)."""
         from campaigns.services.submit import SubmitRequest
 
+        if not text.strip():
+            raise typer.BadParameter("the message text is empty", param_hint="'--text'")
         request = SubmitRequest(
             text=text, name=name, provider=provider, sender=sender, country=country,
             placeholders=placeholders.value, rate_limit=rate_limit, rate_period=rate_period,
@@ -295,7 +318,7 @@ def register(app: typer.Typer) -> None:
     def status_cmd(
         ctx: typer.Context,
         campaign_id: int = typer.Argument(..., metavar="ID"),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Print the status as one JSON object."),
     ) -> None:
         """Show a campaign: state, recipients, chunks, the provider's counters."""
         from campaigns.cli.progress import status_table
@@ -314,7 +337,7 @@ def register(app: typer.Typer) -> None:
             _console().print(status_table(status))
 
     @app.command("list")
-    def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print a JSON list of status objects.")) -> None:
         """List the campaigns, newest first."""
         from campaigns.cli.progress import list_table
         from campaigns.services.status import list_campaigns
@@ -333,8 +356,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cancel")
     def cancel_cmd(ctx: typer.Context, campaign_id: int = typer.Argument(..., metavar="ID")) -> None:
-        """Cancel a campaign that has not finished: it stops here, and is deleted at the
-        provider while the provider still allows it (what the provider answered is printed)."""
+        """Cancel a campaign that has not finished; the provider deletes it while it still can.
+
+        The campaign always stops here; what the provider answered is printed."""
         from campaigns.services.cancel import cancel_campaign
         from campaigns.services.errors import CampaignNotFound, CannotCancel
         from workers.embedded import SandboxProviders
@@ -365,12 +389,12 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         campaign_id: int = typer.Argument(..., metavar="ID"),
         wait: bool = typer.Option(False, "--wait", help="With a broker: wait until the campaign ends."),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Print the campaign's status as JSON."),
     ) -> None:
-        """Continue a campaign that has not finished: a paused one from the chunk where it
-        stopped, an interrupted one (Ctrl-C, a crash) from the step it was at.
+        """Continue a campaign that has not finished: paused, or interrupted (Ctrl-C, a crash).
 
-        Without CAMPAIGNS_BROKER_URL it runs here until the campaign ends."""
+        A paused campaign goes on from the chunk where it stopped, an interrupted one from
+        the step it was at. Without CAMPAIGNS_BROKER_URL it runs here until it ends."""
         from campaigns.services.errors import CampaignNotFound, CannotResume
         from campaigns.services.resume import resume_campaign
 
@@ -472,7 +496,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         rows: int = typer.Option(2000, "--rows", min=1, max=1_000_000, help="Recipients to generate."),
         folder: Optional[Path] = typer.Option(None, "--dir", help="Where the file and report go (default: a new temp folder)."),
-        as_json: bool = typer.Option(False, "--json"),
+        as_json: bool = typer.Option(False, "--json", help="Print the final status (with the file and report paths) as JSON."),
     ) -> None:
         """Generate a realistic recipient file and run it end to end on the sandbox."""
         from campaigns.demo import DEMO_TEXT, demo_folder, write_demo_file

@@ -51,7 +51,7 @@ def read_table(
     1-based position) and ``excel_engine`` (one of EXCEL_ENGINES) apply to
     spreadsheets. Raises FileRefused, also lazily while ``rows`` is iterated,
     for anything that makes the file as a whole unreadable, including a bad
-    engine or sheet argument.
+    engine or sheet argument, or a sheet asked of a text file.
     """
     path = Path(path)
     label = path.name
@@ -82,6 +82,8 @@ def read_table(
         kind = "xls" if magic == _OLE2_MAGIC else archive_kind(path, limits)
         name, rows = open_sheet(path, kind, sheet=sheet, engine=excel_engine, limits=limits)
         return Table(kind=kind, encoding=None, delimiter=None, sheet=name, rows=rows)
+    if sheet is not None:
+        raise FileRefused(label, "--sheet applies only to spreadsheets (XLSX, XLS, ODS); this file is text")
     text = open_text_table(path, size=size, encoding=encoding, limits=limits)
     return Table(
         kind="csv", encoding=text.encoding, delimiter=text.delimiter, sheet=None, rows=text.rows

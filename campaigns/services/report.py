@@ -2,8 +2,10 @@
 
 CSV is written as UTF-8 with a BOM so that Excel reads it as such; XLSX through openpyxl's
 write-only mode. Both stream from the database, so a campaign of a million rows never sits
-in memory. A cell that a spreadsheet would run as a formula (starting with ``=``, ``+``,
-``-``, ``@``) is written with a leading ``'`` (campaigns.ingest.rejects.neutralize).
+in memory. In CSV, a cell that a spreadsheet would run as a formula (starting with ``=``,
+``+``, ``-``, ``@``) is written with a leading ``'`` (campaigns.ingest.rejects.neutralize);
+in XLSX every text is a cell of type string, which no spreadsheet evaluates, so it is
+written as it is (``+7 701…``, not ``'+7 701…``).
 """
 
 from __future__ import annotations
@@ -61,11 +63,10 @@ def _rows(uow: UnitOfWork, campaign_id: int) -> Iterator[tuple]:
         .order_by(r.row_number, r.id)
         .execution_options(yield_per=FETCH)
     )
-    for row in uow.session.execute(query):
-        yield tuple(_cell(value) for value in row)
+    yield from uow.session.execute(query)
 
 
-def _cell(value):
+def _csv_cell(value):
     """Numbers stay numbers, text is neutralized, missing stays missing (an empty cell)."""
     if isinstance(value, str):
         return neutralize(value)
@@ -78,18 +79,23 @@ def _write_csv(path: Path, rows: Iterator[tuple]) -> int:
         writer = csv.writer(out)
         writer.writerow(HEADER)
         for row in rows:
-            writer.writerow(row)
+            writer.writerow([_csv_cell(value) for value in row])
             written += 1
     return written
 
 
 def _write_xlsx(path: Path, rows: Iterator[tuple]) -> int:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     def clean(value):
+        if not isinstance(value, str):
+            return value
         # XML 1.0 cannot hold most control characters (a NUL byte in a source cell)
-        return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+        cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", value))
+        cell.data_type = "s"  # openpyxl would make "=…" a formula; a string is never evaluated
+        return cell
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("report")
