@@ -155,7 +155,26 @@ def run_tick(ctx: WorkerContext, holder: str, *, retries: int = 0) -> bool:
             continue
         if steps:
             ctx.dispatch(steps)
+    _run_periodic_jobs(ctx, holder, retries)
     return True
+
+
+def _run_periodic_jobs(ctx: WorkerContext, holder: str, retries: int) -> None:
+    """Each feature's periodic job (workers.periodic) whose interval has passed, under its
+    own lease; one job's failure is logged and does not stop the others."""
+    from workers.periodic import periodic_jobs
+
+    for job in periodic_jobs(ctx.settings):
+        ttl = max(job.every(ctx.settings) * 0.9, 0.05)
+        try:
+            taken = _guarded(f"{job.name} lease", lambda: acquire_lease(job.name, holder, ttl, ctx.uow_factory),
+                             retries)
+            steps = _guarded(job.name, lambda: job.run(ctx), retries) if taken else None
+        except RetryLater as exc:  # the next tick tries again
+            log.warning("%s", exc)
+            continue
+        if steps:
+            ctx.dispatch(steps)
 
 
 def register_tasks(app: "Celery", get_context: Callable[[], WorkerContext]) -> None:

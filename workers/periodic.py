@@ -1,0 +1,33 @@
+"""Periodic work beside the scanner and the poller: each feature's job (the watched
+bucket's scan, the schedules' fires…) run by the tick, so beat, the embedded runner of
+``campaigns serve`` and any command driving an EmbeddedRunner all run it.
+
+Each job runs under its own lease (``name``) for ``every(settings)`` seconds, so however
+many beats send ticks, a job runs once an interval, at the first tick after the interval
+has passed. A job returns the ``Next`` steps to dispatch (or None); heavy work belongs in
+those steps, not in the job, so the tick stays short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from campaigns.services.next import Next
+    from campaigns.settings import Settings
+    from workers.context import WorkerContext
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str  # the lease's name: unique per job
+    every: Callable[["Settings"], float]  # seconds between two runs
+    run: Callable[["WorkerContext"], "Iterable[Next] | None"]
+
+
+def periodic_jobs(settings: "Settings") -> list[PeriodicJob]:
+    """The jobs that apply with ``settings`` (a feature that is not configured adds none).
+    Each feature adds its job here, importing it lazily."""
+    jobs: list[PeriodicJob] = []
+    return jobs
