@@ -187,7 +187,7 @@ def _submit(ctx: typer.Context, path: Path, request, *, wait: bool, as_json: boo
 def _handed_over(status: dict) -> bool:
     """The campaign ended, or runs at the provider and was polled there once (so its
     provider status is the provider's, DEFERRED for a deferred one)."""
-    return status["state"] in SETTLED or (status["state"] == "running" and status.get("counters") is not None)
+    return status["state"] in SETTLED or (status["state"] == "running" and bool(status.get("counters")))
 
 
 def _settings_for_sandbox(settings):
