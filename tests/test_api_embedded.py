@@ -142,3 +142,11 @@ def test_unknown_campaigns_and_refused_moves_are_problems(client):
         refused = client.post(f"/v1/campaigns/{campaign_id}/{action}")
         assert refused.status_code == 409, refused.text
         assert refused.json()["status"] == 409 and refused.json()["detail"]
+
+
+def test_json_recipients_may_name_their_phone_column_as_a_file_would(client):
+    body = {"text": "Hi {name}", "recipients": [{"phone": "+7 708 111 22 33", "name": "A"},
+                                                {"phone": "+7 708 111 22 34", "name": "B"}]}
+    answer = client.post("/v1/campaigns", params={"dry_run": "true"}, json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["valid"] == 2 and answer.json()["file"]["phone_column"] == "phone"

@@ -101,11 +101,14 @@ async def _read_submission(request: Request, rt: Runtime) -> tuple[schemas.Campa
 
 def _write_recipients(recipients: list[dict], spool: Path) -> Spooled:
     """The JSON recipients as a CSV file in the spool: a header row (``recipient`` first,
-    then every other key in the order first seen), one row a recipient (row 2 is the first)."""
-    columns = {"recipient": None}
+    then every other key in the order first seen; the phone column is found as in a file),
+    one row a recipient (row 2 is the first)."""
+    columns: dict[str, None] = {}
     for item in recipients:
         for key in item:
             columns.setdefault(str(key), None)
+    if "recipient" in columns:  # first, as in the files Mobizon documents
+        columns = {"recipient": None, **columns}
     path = spool_path(spool, "recipients.csv")
     with open(path, "w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
