@@ -6,6 +6,9 @@ rules the services apply (when to poll, what counts as finished). No SQL, no HTT
                  ▼           ▼          ▼  │         ▼            ▼
         failed / cancelled (from any non-terminal state)   paused ─┘ (back to adding)
 
+A scheduled run that needs approval goes ``draft → awaiting_approval → queued`` (approved)
+or ``→ cancelled`` (dropped, or not approved in time).
+
 A chunk goes ``pending → adding → added | failed``; a temporary failure puts it back to
 ``pending``; ``adding → adding`` is a reclaim by the scanner after ``stall_seconds``.
 """
@@ -18,6 +21,7 @@ from typing import Iterable
 
 class CampaignState(str, Enum):
     DRAFT = "draft"
+    AWAITING_APPROVAL = "awaiting_approval"
     QUEUED = "queued"
     CREATING = "creating"
     ADDING = "adding"
@@ -48,7 +52,8 @@ class IllegalTransition(ValueError):
 
 S = CampaignState
 CAMPAIGN_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
-    S.DRAFT: frozenset({S.QUEUED, S.FAILED}),
+    S.DRAFT: frozenset({S.QUEUED, S.FAILED, S.AWAITING_APPROVAL}),
+    S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.CANCELLED}),
     S.QUEUED: frozenset({S.CREATING, S.CANCELLED, S.FAILED}),
     S.CREATING: frozenset({S.ADDING, S.FAILED, S.CANCELLED}),
     S.ADDING: frozenset({S.LAUNCHING, S.FAILED, S.PAUSED, S.CANCELLED}),

@@ -41,6 +41,32 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _words(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of words (an empty setting keeps the default)."""
+    raw = env.get(name, "")
+    if not raw.strip():
+        return default
+    return tuple(word.strip() for word in raw.split(",") if word.strip())
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 class SettingsError(ValueError):
     """A setting in the environment has a value that cannot be used."""
 
@@ -82,6 +108,37 @@ class Settings:
     smsc_api_url: str = "https://smsc.kz"
     smsc_rate_limit: int = 600
     smsc_rate_period: int = 60
+    # the cascade gateway (issue 15, seed 001): Viber, VK and SMS in the campaign's order
+    cascade_api_url: str | None = None  # scheme and host: every brand has its own
+    cascade_login: str | None = None
+    cascade_password: str | None = field(default=None, repr=False)
+    cascade_token: str | None = field(default=None, repr=False)
+    cascade_protocol: str = "json"  # json | get | xml
+    cascade_rate_limit: int = 600
+    cascade_rate_period: int = 60
+    cascade_repeat_seconds: float = 60.0  # identical requests at most once a minute (seed 001)
+    # the watched bucket (issue 12): folders and S3 prefixes whose dropped files become campaigns
+    watch: tuple[str, ...] = ()  # file:///srv/inbox, s3://bucket/prefix/ (CAMPAIGNS_WATCH, comma-separated)
+    watch_seconds: float = 15.0  # between two scans
+    watch_settle_seconds: float = 5.0  # a local file unchanged this long is complete
+    watch_repeat_days: float = 30.0  # the same content again within this is refused as a repeat
+    watch_orphan_seconds: float = 900.0  # a manifest whose file has not come after this is rejected
+    # the dashboard and metrics (issue 14)
+    session_hours: float = 12.0  # a dashboard sign-in lasts this long
+    secure_cookies: bool = False  # force Secure on the session cookie (else: when the request is https)
+    metrics_token: str | None = field(default=None, repr=False)  # None: /metrics is open
+    # schedules (issue 13): the key that encrypts source headers at rest (--source-header)
+    secret_key: str | None = field(default=None, repr=False)
+    # a test aid only: the schedules' clock runs ``schedule_clock_speed`` times faster
+    # than real time from the Unix time ``schedule_clock_epoch`` (0: the real clock)
+    schedule_clock_speed: float = 0.0
+    schedule_clock_epoch: float = 0.0
+    # delivery callbacks, incoming messages and opt-outs (issue 11)
+    smsc_callback_secret: str | None = field(default=None, repr=False)
+    smsc_callback_insecure: bool = False  # accept unsigned SMSC callbacks (no secret set)
+    mobizon_webhook_secret: str | None = field(default=None, repr=False)
+    mobizon_webhook_insecure: bool = False
+    stop_words: tuple[str, ...] = ("STOP", "СТОП", "STOPALL", "UNSUBSCRIBE", "ОТПИСАТЬСЯ", "0")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -122,6 +179,30 @@ class Settings:
             smsc_api_url=(env.get("SMSC_API_URL") or d.smsc_api_url).rstrip("/"),
             smsc_rate_limit=_int(env, "SMSC_RATE_LIMIT", d.smsc_rate_limit),
             smsc_rate_period=_int(env, "SMSC_RATE_PERIOD", d.smsc_rate_period),
+            cascade_api_url=(env.get("CASCADE_API_URL") or "").rstrip("/") or None,
+            cascade_login=env.get("CASCADE_LOGIN") or None,
+            cascade_password=env.get("CASCADE_PASSWORD") or None,
+            cascade_token=env.get("CASCADE_TOKEN") or None,
+            cascade_protocol=_choice(env, "CASCADE_PROTOCOL", ("json", "get", "xml"), d.cascade_protocol),
+            cascade_rate_limit=_int(env, "CASCADE_RATE_LIMIT", d.cascade_rate_limit),
+            cascade_rate_period=_int(env, "CASCADE_RATE_PERIOD", d.cascade_rate_period),
+            cascade_repeat_seconds=_float(env, "CASCADE_REPEAT_SECONDS", d.cascade_repeat_seconds),
+            watch=tuple(w.strip() for w in env.get("CAMPAIGNS_WATCH", "").split(",") if w.strip()),
+            watch_seconds=_float(env, "CAMPAIGNS_WATCH_SECONDS", d.watch_seconds),
+            watch_settle_seconds=_float(env, "CAMPAIGNS_WATCH_SETTLE_SECONDS", d.watch_settle_seconds),
+            watch_repeat_days=_float(env, "CAMPAIGNS_WATCH_REPEAT_DAYS", d.watch_repeat_days),
+            watch_orphan_seconds=_float(env, "CAMPAIGNS_WATCH_ORPHAN_SECONDS", d.watch_orphan_seconds),
+            session_hours=_float(env, "CAMPAIGNS_SESSION_HOURS", d.session_hours),
+            secure_cookies=_flag(env, "CAMPAIGNS_SECURE_COOKIES"),
+            metrics_token=env.get("CAMPAIGNS_METRICS_TOKEN") or None,
+            secret_key=env.get("CAMPAIGNS_SECRET_KEY") or None,
+            schedule_clock_speed=_float(env, "CAMPAIGNS_SCHEDULE_CLOCK_SPEED", d.schedule_clock_speed),
+            schedule_clock_epoch=_float(env, "CAMPAIGNS_SCHEDULE_CLOCK_EPOCH", d.schedule_clock_epoch),
+            smsc_callback_secret=env.get("SMSC_CALLBACK_SECRET") or None,
+            smsc_callback_insecure=_flag(env, "SMSC_CALLBACK_INSECURE"),
+            mobizon_webhook_secret=env.get("MOBIZON_WEBHOOK_SECRET") or None,
+            mobizon_webhook_insecure=_flag(env, "MOBIZON_WEBHOOK_INSECURE"),
+            stop_words=_words(env, "CAMPAIGNS_STOP_WORDS", d.stop_words),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -14,9 +14,11 @@ from campaigns.domain import (
     rejection_share_exceeded,
 )
 
-ISSUE_STATES = ["draft", "queued", "creating", "adding", "launching", "running", "done", "failed", "paused", "cancelled"]
+# awaiting_approval: a scheduled run waiting for a person (issue 13)
+ISSUE_STATES = ["draft", "awaiting_approval", "queued", "creating", "adding", "launching", "running", "done", "failed", "paused", "cancelled"]
 ALLOWED = {
-    ("draft", "queued"), ("draft", "failed"),
+    ("draft", "queued"), ("draft", "failed"), ("draft", "awaiting_approval"),
+    ("awaiting_approval", "queued"), ("awaiting_approval", "cancelled"),
     ("queued", "creating"), ("queued", "cancelled"), ("queued", "failed"),
     ("creating", "adding"), ("creating", "failed"), ("creating", "cancelled"),
     ("adding", "launching"), ("adding", "failed"), ("adding", "paused"), ("adding", "cancelled"),

@@ -19,6 +19,7 @@ TASK_CREATE = "campaigns.create"
 TASK_ADD = "campaigns.add"
 TASK_LAUNCH = "campaigns.launch"
 TASK_FINAL_STATUSES = "campaigns.final_statuses"
+TASK_FIRE = "campaigns.fire"  # a schedule's run: read its source into its campaign (issue 13)
 TASK_TICK = "campaigns.tick"
 # For other applications sharing the broker: send_task("campaigns.submit", kwargs={…}).
 TASK_SUBMIT = "campaigns.submit"
@@ -27,6 +28,7 @@ TASK_FOR_ACTION = {
     "add": TASK_ADD,
     "launch": TASK_LAUNCH,
     "final_statuses": TASK_FINAL_STATUSES,
+    "fire": TASK_FIRE,
 }
 
 # Every countdown the runtime schedules is capped here. Redis redelivers a message that

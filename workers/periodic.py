@@ -30,4 +30,13 @@ def periodic_jobs(settings: "Settings") -> list[PeriodicJob]:
     """The jobs that apply with ``settings`` (a feature that is not configured adds none).
     Each feature adds its job here, importing it lazily."""
     jobs: list[PeriodicJob] = []
+    jobs.append(PeriodicJob("campaigns.schedules", lambda s: max(min(s.poll_seconds, 10.0), 0.05), _fire_schedules))
     return jobs
+
+
+def _fire_schedules(ctx: "WorkerContext"):
+    """Recurring campaigns (issue 13): record due fires, time out approvals."""
+    from campaigns.schedules.clock import schedule_clock
+    from campaigns.schedules.fire import fire_due_schedules
+
+    return fire_due_schedules(ctx.uow_factory, ctx.settings, clock=schedule_clock(ctx.settings))

@@ -99,7 +99,16 @@ def _final_statuses(ctx: WorkerContext, campaign_id: int):
     return fetch_final_statuses(campaign_id, ctx.uow_factory, ctx.provider_for(campaign_id), ctx.settings)
 
 
+def _fire(ctx: WorkerContext, campaign_id: int):
+    from pathlib import Path
+
+    from campaigns.schedules.fire import run_fire
+
+    return run_fire(campaign_id, ctx.engine, ctx.settings, workdir=Path(ctx.settings.data_dir) / "spool")
+
+
 STEPS: dict[str, Callable] = {
+    "fire": _fire,
     "create": _create,
     "add": _add,
     "launch": _launch,

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from campaigns.ingest import segments as seg
 from campaigns.ingest.checking import phone_checks
@@ -34,6 +34,9 @@ class IngestOptions:
     encoding: str | None = None
     sheet: str | None = None
     excel_engine: str = "calamine"
+    # phones (international digits as ints) left out of the campaign, each with its reason
+    # (recipients.Check.excluded); None costs nothing
+    excluded: Mapping[int, str] | None = None
 
 
 
@@ -91,6 +94,7 @@ def check_file(
                 sink=sink,
                 on_problem=rejects.write if rejects is not None else None,
                 checks=checks,
+                excluded=options.excluded,
             )
             tally = check.run(data)
     finally:

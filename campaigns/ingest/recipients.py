@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 from json.encoder import encode_basestring
 from operator import eq, itemgetter, not_
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from campaigns.ingest import segments as seg
 from campaigns.ingest.checking import INVALID as INVALID_NUMBER
@@ -215,7 +215,22 @@ class Check:
     sink: Sink | None = None
     on_problem: ProblemHook | None = None
     checks: PhoneChecks | None = None  # where phones are checked; None: by ``validator``, here
+    # phones (international digits as ints) left out, each with its reason: such a row is
+    # invalid with that reason (an opt-out, "sent on <date> by this schedule"…)
+    excluded: Mapping[int, str] | None = None
     tally: Tally = field(default_factory=Tally)
+    _exclusions: list[str] = field(default_factory=list)
+
+    def _exclude(self, seen: dict[int, int]) -> None:
+        """Mark the excluded phones as seen at row ``-2 - k`` (k: their reason's index), so
+        the hot path treats them as repeats and only the rare path tells them apart."""
+        codes: dict[str, int] = {}
+        for phone, reason in self.excluded.items():
+            code = codes.get(reason)
+            if code is None:
+                code = codes[reason] = -2 - len(codes)
+            seen[phone] = code
+        self._exclusions = list(codes)
 
     def _checks(self) -> PhoneChecks:
         return self.checks if self.checks is not None else inline_checks(self.validator)
@@ -224,6 +239,8 @@ class Check:
         """Check every data row (the header row, if any, must be consumed already)."""
         rows = iter(rows)
         seen: dict[int, int] = {INVALID_NUMBER: -1}  # phone as an int -> row of its first occurrence
+        if self.excluded:
+            self._exclude(seen)
         template = compile_template(self.text, self.layout.columns, self.mode)
         with _collector_paused():
             if template.slots:
@@ -256,7 +273,10 @@ class Check:
                     number, cells = block[i]
                     digits = verdicts[i]
                     if digits != INVALID_NUMBER:
-                        others.append(self._duplicate(number, raws[i], digits, firsts[i], cells))
+                        if firsts[i] < -1:
+                            others.append(self._left_out(number, raws[i], digits, firsts[i], cells))
+                        else:
+                            others.append(self._duplicate(number, raws[i], digits, firsts[i], cells))
                         continue
                     reason = next(reasons)
                     if reason != EMPTY or _has_content(cells):
@@ -317,7 +337,10 @@ class Check:
                     continue
                 first = setdefault(digits, number)
                 if first != number:
-                    others.append(self._duplicate(number, raw, digits, first, cells))
+                    if first < -1:
+                        others.append(self._left_out(number, raw, digits, first, cells))
+                    else:
+                        others.append(self._duplicate(number, raw, digits, first, cells))
                     continue
                 if blank:
                     self._count_empty(names, values)
@@ -340,6 +363,15 @@ class Check:
         tally.invalid_by_reason[reason] = tally.invalid_by_reason.get(reason, 0) + 1
         self._problem(number, raw, reason, cells)
         return (number, raw, None, INVALID, reason)
+
+    def _left_out(self, number: int, raw: str, digits: int, code: int, cells: Sequence[str]) -> Row:
+        """An excluded phone: invalid with its reason, its phone kept."""
+        tally = self.tally
+        reason = self._exclusions[-2 - code]
+        tally.invalid += 1
+        tally.invalid_by_reason[reason] = tally.invalid_by_reason.get(reason, 0) + 1
+        self._problem(number, raw, reason, cells)
+        return (number, raw, digits, INVALID, reason)
 
     def _duplicate(self, number: int, raw: str, digits: int, first: int, cells: Sequence[str]) -> Row:
         self.tally.duplicates += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ACTIONS = ("create", "add", "launch", "final_statuses")
+ACTIONS = ("create", "add", "launch", "final_statuses", "fire")  # fire: a schedule's run reads its source
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class Campaign(Base):
     mclass: Mapped[int | None] = mapped_column(Integer)
     source_name: Mapped[str | None] = mapped_column(String(255))
 
-    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    state: Mapped[str] = mapped_column(String(24), default="draft", index=True)  # awaiting_approval: 17
     state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
     provider_campaign_id: Mapped[str | None] = mapped_column(String(64))
