@@ -66,7 +66,10 @@ class WorkerContext:
         with self._lock:
             provider = self._providers.get(name)
             if provider is None:
-                provider = self._providers[name] = self.provider_factory(name, self.settings)
+                from campaigns.telemetry.provider import instrumented
+
+                # every provider call of the process is measured here (campaigns.telemetry)
+                provider = self._providers[name] = instrumented(self.provider_factory(name, self.settings), name)
             return provider
 
     def provider_for(self, campaign_id: int) -> "Provider":

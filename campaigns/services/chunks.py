@@ -122,6 +122,9 @@ def _add_one(
         wait, opened = pace_gate(uow.session, campaign_id, pacer, start, settings.stall_seconds)
     extra = [Next("add", campaign_id, countdown=wait)] * opened
     if wait > 0:
+        from campaigns import telemetry
+
+        telemetry.pacing_wait(getattr(provider, "name", "unknown"), wait)
         return [Next("add", campaign_id, countdown=wait)] + extra
     with uow_factory() as uow:
         held = claim_with_rows(uow.session, campaign_id, start, settings, pacer.lanes)

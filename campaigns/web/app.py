@@ -25,6 +25,7 @@ def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
     """The HTTP service for ``settings``. With ``run_embedded`` False, the embedded mode
     takes campaigns but does not run them in this process (tests of the API alone)."""
     from campaigns.web import problems
+    from campaigns.web import dashboard, metrics
     from campaigns.web.routes import campaigns, health, tokens
     from campaigns.web.runtime import open_runtime
 
@@ -45,6 +46,8 @@ def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(campaigns.router)
     app.include_router(tokens.router)
+    app.include_router(metrics.router)  # issue 14: /metrics
+    app.include_router(dashboard.router())  # issue 14: the dashboard at /
     return app
 
 

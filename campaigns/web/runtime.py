@@ -63,10 +63,11 @@ class Runtime:
             yield context.provider(name)
             return
         from campaigns.providers.registry import make_provider
+        from campaigns.telemetry.provider import instrumented
 
         provider = make_provider(name, self.settings)
         try:
-            yield provider
+            yield instrumented(provider, name)
         finally:
             provider.close()
 
