@@ -31,7 +31,17 @@ def periodic_jobs(settings: "Settings") -> list[PeriodicJob]:
     Each feature adds its job here, importing it lazily."""
     jobs: list[PeriodicJob] = []
     jobs.append(PeriodicJob("campaigns.schedules", lambda s: max(min(s.poll_seconds, 10.0), 0.05), _fire_schedules))
+    # pushed events the receivers stored and no applier got to (issue 11)
+    jobs.append(PeriodicJob("campaigns.callbacks", lambda s: max(min(s.poll_seconds, 5.0), 0.05), _apply_callbacks))
     return jobs
+
+
+def _apply_callbacks(ctx: "WorkerContext"):
+    """Apply the stored callback events still waiting (at most a few batches a tick)."""
+    from campaigns.services.callbacks import apply_all
+
+    apply_all(ctx.uow_factory, ctx.settings, most=5000)
+    return None
 
 
 def _fire_schedules(ctx: "WorkerContext"):

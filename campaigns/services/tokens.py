@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from campaigns.services.moves import as_utc, utcnow
@@ -50,6 +50,7 @@ class TokenIdentity:
     id: int
     name: str
     scope: str
+    stale: bool = False  # its last use was recorded over TOUCH_EVERY ago (touch_token)
 
     def allows(self, needed: str) -> bool:
         """True when this token's scope includes ``needed`` (read < submit < admin)."""
@@ -104,25 +105,33 @@ def revoke_token(name: str, uow_factory: Callable[[], UnitOfWork]) -> dict:
         return _entry(row)
 
 
+_BY_ID = select(ApiToken.id, ApiToken.name, ApiToken.scope, ApiToken.secret_hash, ApiToken.revoked_at,
+               ApiToken.last_used_at).where(ApiToken.id == bindparam("id"))
+
+
 def verify_token(token: str, uow_factory: Callable[[], UnitOfWork]) -> TokenIdentity | None:
     """The identity of a valid, unrevoked ``token``; None for anything else (malformed,
-    unknown, revoked). The secret is compared in constant time."""
+    unknown, revoked). The secret is compared in constant time. Only reads: see
+    ``touch_token`` for recording its use."""
     match = _TOKEN.fullmatch(token or "")
     if match is None:
         return None
     token_id, secret = int(match.group(1)), match.group(2)
     with uow_factory() as uow:
-        row = uow.session.get(ApiToken, token_id)
-        # Compared even when there is no row, so an unknown id takes as long as a wrong secret.
-        stored = row.secret_hash if row is not None else "0" * 64
-        if not hmac.compare_digest(_digest(secret), stored) or row is None or row.revoked_at is not None:
-            return None
-        now = utcnow()
-        last = as_utc(row.last_used_at)
-        if last is None or now - last > TOUCH_EVERY:
-            uow.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
-            uow.commit()
-        return TokenIdentity(row.id, row.name, row.scope)
+        row = uow.session.execute(_BY_ID, {"id": token_id}).first()
+    # Compared even when there is no row, so an unknown id takes as long as a wrong secret.
+    stored = row.secret_hash if row is not None else "0" * 64
+    if not hmac.compare_digest(_digest(secret), stored) or row is None or row.revoked_at is not None:
+        return None
+    last = as_utc(row.last_used_at)
+    return TokenIdentity(row.id, row.name, row.scope, stale=last is None or utcnow() - last > TOUCH_EVERY)
+
+
+def touch_token(token_id: int, uow_factory: Callable[[], UnitOfWork]) -> None:
+    """Record that the token was used now (``last_used_at``)."""
+    with uow_factory() as uow:
+        uow.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+        uow.commit()
 
 
 def _iso(value: datetime | None) -> str | None:

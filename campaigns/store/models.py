@@ -52,6 +52,8 @@ class Campaign(Base):
     validity: Mapped[int | None] = mapped_column(Integer)
     mclass: Mapped[int | None] = mapped_column(Integer)
     source_name: Mapped[str | None] = mapped_column(String(255))
+    # sent to suppressed phones too (transactional messages; issue 11)
+    ignore_suppression: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     state: Mapped[str] = mapped_column(String(24), default="draft", index=True)  # awaiting_approval: 17
     state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -135,6 +137,7 @@ class Recipient(Base):
     provider_meaning: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(64))
     final_status: Mapped[str | None] = mapped_column(String(16))
+    final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when it arrived (issue 11)
 
 
 class CounterSample(Base):

@@ -39,3 +39,25 @@ class UnitOfWork:
     def rollback(self) -> None:
         assert self.session is not None
         self.session.rollback()
+
+
+class ReadUnitOfWork:
+    """A read-only unit of work for hot paths: ``session`` is a plain Core connection
+    (``execute`` with statements and parameters, as a Session's), without the Session's
+    bookkeeping, which cost more than the two primary-key reads of an API status request.
+    Services that only ``execute`` Core statements accept it in place of a UnitOfWork;
+    nothing is ever committed."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.session = None
+
+    def __enter__(self) -> "ReadUnitOfWork":
+        self.session = self.engine.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.session.close()  # rolls back whatever the reads began
+        finally:
+            self.session = None

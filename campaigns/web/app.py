@@ -46,6 +46,11 @@ def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(campaigns.router)
     app.include_router(tokens.router)
+    from campaigns.web.routes import callbacks, inbound, suppressions  # issue 11
+
+    for module in (callbacks, inbound, suppressions):
+        app.include_router(module.router)
+    callbacks.warn_unconfigured(settings)
     app.include_router(metrics.router)  # issue 14: /metrics
     app.include_router(dashboard.router())  # issue 14: the dashboard at /
     return app

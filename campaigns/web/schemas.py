@@ -31,6 +31,8 @@ class CampaignOptions(BaseModel):
     encoding: Optional[str] = Field(None, max_length=40, description="The CSV's encoding when detection is not wanted.")
     sheet: Optional[str] = Field(None, max_length=255, description="Excel sheet name or 1-based position.")
     excel_engine: Literal["calamine", "openpyxl", "xlrd"] = Field("calamine", description="Reader of Excel files.")
+    ignore_suppression: bool = Field(False, description="Send to suppressed (opted-out) phones too: transactional "
+                                     "messages only; recorded on the campaign.")
 
     @field_validator("text")
     @classmethod

@@ -126,6 +126,7 @@ def _request(options: schemas.CampaignOptions, label: str):
         country=options.country, placeholders=options.placeholders, rate_limit=options.rate_limit,
         rate_period=options.rate_period, deferred_to=options.deferred_to, validity=options.validity,
         mclass=options.mclass, encoding=options.encoding, sheet=options.sheet, excel_engine=options.excel_engine,
+        ignore_suppression=options.ignore_suppression,
     )
 
 
@@ -160,6 +161,10 @@ def _dry_run(rt: Runtime, request, path: Path) -> dict:
 
     options = IngestOptions(text=request.text, country=request.country, placeholders=request.placeholders,
                             encoding=request.encoding, sheet=request.sheet, excel_engine=request.excel_engine)
+    if not request.ignore_suppression:  # a dry run reports 'opted out' as the submit would
+        from campaigns.services.suppression import with_suppression
+
+        options = with_suppression(options, rt.engine)
     try:
         return validate_file(path, options, rt.settings).to_dict()
     except FileRefused as exc:
