@@ -58,7 +58,10 @@ def test_csv_report_has_one_neutralized_row_per_source_row(finished_campaign, tm
     with open(path, encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == list(HEADER)
-    assert rows[1:] == EXPECTED
+    assert [row[:-1] for row in rows[1:]] == EXPECTED
+    # the last column says when a final status arrived (UTC), empty without one
+    assert [bool(row[-1]) for row in rows[1:]] == [True, False, False, False]
+    assert rows[1][-1].endswith("+00:00")
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows[1:] for cell in row)
 
 
@@ -77,7 +80,8 @@ def test_xlsx_report_matches(finished_campaign, tmp_path):
         book.close()
     assert rows[0] == list(HEADER)
     # text cells as they are, with no apostrophe: XLSX strings are never evaluated
-    assert rows[1:] == [[cell.removeprefix("'") for cell in row] for row in EXPECTED]
+    assert [row[:-1] for row in rows[1:]] == [[cell.removeprefix("'") for cell in row] for row in EXPECTED]
+    assert [bool(row[-1]) for row in rows[1:]] == [True, False, False, False]
 
 
 def test_xlsx_text_that_looks_like_a_formula_is_a_string_cell(sqlite_engine, tmp_path):

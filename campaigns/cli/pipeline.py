@@ -296,6 +296,9 @@ def register(app: typer.Typer) -> None:
                                                  help="calamine (default), openpyxl (XLSX) or xlrd (XLS)."),
         wait: bool = typer.Option(False, "--wait", help="With a broker: wait until the campaign ends."),
         as_json: bool = typer.Option(False, "--json", help="Print the campaign's status as JSON."),
+        ignore_suppression: bool = typer.Option(
+            False, "--ignore-suppression",
+            help="Send to suppressed (opted-out) phones too: transactional messages only; recorded on the campaign."),
     ) -> None:
         """Check FILE, create the campaign and send it.
 
@@ -309,7 +312,7 @@ def register(app: typer.Typer) -> None:
             text=text, name=name, provider=provider, sender=sender, country=country,
             placeholders=placeholders.value, rate_limit=rate_limit, rate_period=rate_period,
             deferred_to=deferred_to, validity=validity, mclass=mclass, encoding=encoding,
-            sheet=sheet, excel_engine=excel_engine.value,
+            sheet=sheet, excel_engine=excel_engine.value, ignore_suppression=ignore_suppression,
         )
         status = _submit(ctx, file, request, wait=wait, as_json=as_json)
         raise typer.Exit(_finish(status, as_json=as_json, console=_console()))
@@ -324,9 +327,13 @@ def register(app: typer.Typer) -> None:
         from campaigns.cli.progress import status_table
         from campaigns.services.errors import CampaignNotFound
 
+        from campaigns.services.callbacks import campaign_delivery
+
         engine = _open_engine(settings_of(ctx))
         try:
             status = _status(campaign_id, engine)
+            # issue 11: sent messages by fate, kept current by callbacks and polling
+            status["delivery"] = campaign_delivery(_uow_factory(engine), campaign_id)
         except CampaignNotFound as exc:
             raise _fail(str(exc)) from None
         finally:

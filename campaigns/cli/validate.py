@@ -85,6 +85,9 @@ def register(app: typer.Typer) -> None:
         rejects_out: Optional[Path] = typer.Option(
             None, "--rejects-out", dir_okay=False, help="Write the rejected rows and their reasons to this CSV file."
         ),
+        ignore_suppression: bool = typer.Option(
+            False, "--ignore-suppression", help="Do not mark suppressed (opted-out) phones 'opted out'."
+        ),
     ) -> None:
         """Check a recipient file and print its report, without sending anything."""
         from campaigns.ingest.readers import FileRefused
@@ -104,6 +107,8 @@ def register(app: typer.Typer) -> None:
             sheet=sheet,
             excel_engine=excel_engine,
         )
+        if not ignore_suppression:
+            options = _with_suppression(options, settings_of(ctx))
         rejects = None
         if rejects_out is not None:
             try:
@@ -127,6 +132,34 @@ def register(app: typer.Typer) -> None:
         if not report.sendable:
             typer.echo(f"error: {file.name}: {report.refusal}", err=True)
             raise typer.Exit(EXIT_REFUSED)
+
+
+def _with_suppression(options, settings):
+    """``options`` excluding the suppressed phones as ``opted out`` (issue 11). A database
+    that does not exist yet (the SQLite default before any submit) has no list: nothing is
+    created for a check."""
+    from campaigns.services.suppression import with_suppression
+    from campaigns.store.engine import make_engine, upgrade
+
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if url.endswith(":memory:") or not Path(path).exists():
+            return options
+        upgrade(url)
+    import sqlalchemy
+
+    engine = make_engine(url)
+    try:
+        return with_suppression(options, engine)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        from campaigns.redact import redact
+
+        typer.echo(f"warning: the suppression list could not be read ({redact(type(exc).__name__)}): "
+                   "opted-out phones are not marked", err=True)
+        return options
+    finally:
+        engine.dispose()
 
 
 @contextmanager

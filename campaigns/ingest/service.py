@@ -46,7 +46,8 @@ def validate_file(
 
 
 def ingest_file(
-    path: Path, options: IngestOptions, settings: Settings, engine: sqlalchemy.Engine, campaign_id: int
+    path: Path, options: IngestOptions, settings: Settings, engine: sqlalchemy.Engine, campaign_id: int,
+    *, suppression: bool = True,
 ) -> IngestReport:
     """Check ``path`` and store its recipients and chunks for the existing campaign ``campaign_id``.
 
@@ -54,6 +55,8 @@ def ingest_file(
     naming the row of the first occurrence); valid ones get ``chunk_seq`` in file order, in
     chunks of ``settings.chunk_size`` (at most 500), each with a ``chunks`` row in state
     ``pending``; the campaign gets its counts and its type (3 with placeholders, else 2).
+    With ``suppression`` (the default) a phone on the suppression list is invalid with the
+    reason ``opted out`` (campaigns.services.suppression), the list read once for the file.
     Raises FileRefused when the file is refused or holds no valid recipient, after removing
     everything it stored; ValueError when the campaign does not exist or already has
     recipients, or for options that make no sense.
@@ -62,6 +65,10 @@ def ingest_file(
     with engine.connect() as conn:
         try:
             _claim(conn, campaign_id)
+            if suppression:
+                from campaigns.services.suppression import with_suppression
+
+                options = with_suppression(options, conn)
             with recipient_writer(conn, campaign_id, chunk_size(settings), path.name) as sink:
                 report = check_file(path, options, settings, sink=sink)
             if not report.sendable:

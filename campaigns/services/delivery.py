@@ -73,7 +73,10 @@ def follow_messages(
     if final:
         with uow_factory() as uow:
             uow.session.execute(
-                update(recipients_t).where(r.id == bindparam("b_id")).values(final_status=bindparam("b_status")),
+                # a callback may have stored it meanwhile: statuses never move (issue 11)
+                update(recipients_t)
+                .where(r.id == bindparam("b_id"), r.final_status.is_(None))
+                .values(final_status=bindparam("b_status"), final_at=utcnow()),
                 final,
             )
             uow.commit()

@@ -14,6 +14,7 @@ batch's rows whatever the statistics (~4 ms).
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Sequence
 
 from sqlalchemy import bindparam, func, text, update
@@ -36,7 +37,8 @@ _PG_OUTCOMES = text(
 _PG_FINAL = text(
     """
     UPDATE recipients AS r
-    SET final_status = v.status, message_id = COALESCE(r.message_id, v.message_id)
+    SET final_status = v.status, message_id = COALESCE(r.message_id, v.message_id),
+        final_at = COALESCE(r.final_at, now())
     FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:message_ids AS text[]))
         AS v(id, status, message_id)
     WHERE r.id = v.id AND r.id = ANY(CAST(:ids AS bigint[]))
@@ -109,9 +111,11 @@ def record_outcomes(session: Session, pairs: Sequence[tuple[int, RecipientOutcom
 
 def record_final_statuses(session: Session, rows: Sequence[tuple[int, str, str | None]]) -> None:
     """Store each (recipient id, final status, messageId); the messageId only fills a
-    missing one."""
+    missing one, and the time it arrived (``final_at``) only a missing one."""
     if not rows:
         return
+    # SQLAlchemy's own text form of a DateTime on SQLite (this path bypasses it)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
     if _postgresql(session):
         session.execute(
             _PG_FINAL,
@@ -124,14 +128,16 @@ def record_final_statuses(session: Session, rows: Sequence[tuple[int, str, str |
         return
     if _sqlite(session):
         session.connection().exec_driver_sql(
-            "UPDATE recipients SET final_status = ?, message_id = coalesce(message_id, ?) WHERE id = ?",
-            [(status, mid, rid) for rid, status, mid in rows],
+            "UPDATE recipients SET final_status = ?, message_id = coalesce(message_id, ?), "
+            "final_at = coalesce(final_at, ?) WHERE id = ?",
+            [(status, mid, now, rid) for rid, status, mid in rows],
         )
         return
     r = recipients_t.c
     session.execute(
         update(recipients_t)
         .where(r.id == bindparam("b_id"))
-        .values(final_status=bindparam("b_status"), message_id=func.coalesce(r.message_id, bindparam("b_message_id"))),
+        .values(final_status=bindparam("b_status"), message_id=func.coalesce(r.message_id, bindparam("b_message_id")),
+                final_at=func.coalesce(r.final_at, func.now())),
         [{"b_id": rid, "b_status": status, "b_message_id": mid} for rid, status, mid in rows],
     )

@@ -19,13 +19,14 @@ from sqlalchemy import select
 
 from campaigns.ingest.rejects import neutralize
 from campaigns.services.errors import CampaignNotFound
+from campaigns.services.moves import as_utc
 from campaigns.store.models import Campaign, Recipient
 from campaigns.store.uow import UnitOfWork
 from campaigns.store.keys import of_campaign
 
 HEADER = (
     "row", "phone as given", "phone", "verdict", "reason", "provider code", "provider meaning", "message id",
-    "final status",
+    "final status", "final status at",
 )
 FORMATS = (".csv", ".xlsx")
 FETCH = 2000  # rows fetched from the database at a time
@@ -58,12 +59,14 @@ def _rows(uow: UnitOfWork, campaign_id: int) -> Iterator[tuple]:
     r = Recipient.__table__.c
     query = (
         select(r.row_number, r.raw_phone, r.phone, r.verdict, r.reason, r.provider_code, r.provider_meaning,
-               r.message_id, r.final_status)
+               r.message_id, r.final_status, r.final_at)
         .where(of_campaign(r.id, campaign_id), r.campaign_id == campaign_id)
         .order_by(r.row_number, r.id)
         .execution_options(yield_per=FETCH)
     )
-    yield from uow.session.execute(query)
+    for row in uow.session.execute(query):
+        # when the final status arrived (a callback's time, or the poll that saw it), UTC
+        yield (*row[:-1], as_utc(row[-1]).isoformat(timespec="seconds") if row[-1] is not None else None)
 
 
 def _csv_cell(value):

@@ -48,6 +48,8 @@ class SubmitRequest:
     encoding: str | None = None
     sheet: str | None = None
     excel_engine: str = "calamine"
+    # send to phones on the suppression list too (transactional messages; issue 11)
+    ignore_suppression: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
             country=request.country, placeholders=request.placeholders, rate_limit=request.rate_limit,
             rate_period=request.rate_period, deferred_to=request.deferred_to, validity=request.validity,
             mclass=request.mclass, source_name=path.name[:255], state=S.DRAFT.value,
+            ignore_suppression=request.ignore_suppression,
             state_changed_at=now, created_at=now, updated_at=now,
         )
         uow.session.add(campaign)
@@ -116,7 +119,7 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
         # one chunk is one packet of the campaign's pace (issue 5)
         settings = settings.with_(chunk_size=paced_chunk_size(request.rate_limit, request.rate_period, settings))
     try:
-        report = ingest_file(path, options, settings, engine, campaign_id)
+        report = ingest_file(path, options, settings, engine, campaign_id, suppression=not request.ignore_suppression)
         if not report.sendable:  # ingest_file refuses these itself; never queue one
             raise FileRefused(path.name, report.refusal or "no valid recipients")
     except BaseException:

@@ -112,6 +112,7 @@ class SmscSimulator:
         self._ids = itertools.count(1_000_001)
         self._account = _Account()
         self.in_flight = 0
+        self.callbacks = None  # a CallbackPoster (smsc_callbacks) once one is started
 
     # --- what tests look at and steer --------------------------------------------
 
@@ -153,6 +154,10 @@ class SmscSimulator:
                 "calls": dict(self.calls),
                 "in_flight": self.in_flight,
                 "faults": self.faults.rules(),
+                "final_statuses": dict(Counter(
+                    str(self._state_of(m, self.clock.now())) for m in self._account.messages
+                )),
+                "callbacks": self.callbacks.state() if self.callbacks is not None else None,
             }
 
     # --- the scripts ----------------------------------------------------------------
@@ -415,6 +420,19 @@ async def _script(request: Request) -> Response:
             sim.in_flight -= 1
 
 
+async def _sim_inbound(request: Request) -> Response:
+    """An incoming SMS posted to the client's handler: {"phone", "mes", "sms_id"?}."""
+    sim: SmscSimulator = request.app.state.simulator
+    if sim.callbacks is None:
+        return JSONResponse({"error": "no callback poster is running"}, status_code=409)
+    try:
+        body = json.loads(await request.body() or b"{}")
+        incoming = sim.callbacks.incoming(str(body["phone"]), str(body["mes"]), sms_id=body.get("sms_id"))
+    except (ValueError, TypeError, KeyError) as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse({"id": incoming})
+
+
 async def _sim_state(request: Request) -> Response:
     return JSONResponse(request.app.state.simulator.state())
 
@@ -442,6 +460,7 @@ def create_smsc_app(simulator: SmscSimulator | SmscConfig | None = None) -> Star
         Route("/_sim/health", lambda request: JSONResponse({"ok": True}), methods=["GET"]),
         Route("/_sim/state", _sim_state, methods=["GET"]),
         Route("/_sim/faults", _sim_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_sim/inbound", _sim_inbound, methods=["POST"]),
     ])
     app.state.simulator = sim
     return app

@@ -1,0 +1,51 @@
+"""``campaigns inbox``: incoming messages (SMSC's replies pushed to ``campaigns serve``),
+newest first, each with the campaign and recipient it answers when known."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from campaigns.cli import settings_of
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("inbox")
+    def inbox_cmd(
+        ctx: typer.Context,
+        campaign: Optional[int] = typer.Option(None, "--campaign", metavar="ID", help="Only replies to this campaign."),
+        limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="At most this many, newest first."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list of messages."),
+    ) -> None:
+        """Show incoming messages (replies; a stop word suppresses its phone)."""
+        from campaigns.services.callbacks import list_inbound
+        from campaigns.store.engine import make_engine, upgrade
+        from campaigns.store.uow import UnitOfWork
+
+        settings = settings_of(ctx)
+        if settings.database_url.startswith("sqlite"):
+            upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            items, _ = list_inbound(lambda: UnitOfWork(engine), campaign_id=campaign, limit=limit)
+        finally:
+            engine.dispose()
+        if as_json:
+            typer.echo(json.dumps(items, ensure_ascii=False))
+            return
+        if not items:
+            typer.echo("no incoming messages")
+            return
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table("received", "phone", "text", "campaign", "row", "opted out")
+        for item in items:
+            row = "" if item["recipient_id"] is None else str(item["recipient_id"] & 0x7FFFFFFF)
+            table.add_row((item["received_at"] or "")[:19], item["phone"], Text(item["text"]),
+                          "" if item["campaign_id"] is None else str(item["campaign_id"]), row,
+                          "yes" if item["opted_out"] else "")
+        Console().print(table)
