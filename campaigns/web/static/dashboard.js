@@ -64,10 +64,11 @@
         funnel.data.labels = labels; funnel.data.datasets[0].data = values; funnel.update();
       }
       funnelCanvas.setAttribute("data-drawn", "1");
+      funnelCanvas.setAttribute("data-delivered", String(data.funnel[data.funnel.length - 1].value));
       var s = data.series;
       var names = ["sent", "delivered", "undelivered", "expired", "rejected"];
       var datasets = names.map(function (name) {
-        return { label: name, data: s[name], borderColor: palette[name], backgroundColor: palette[name], tension: 0.2, pointRadius: 0 };
+        return { label: name, data: s[name], borderColor: palette[name], backgroundColor: palette[name], tension: 0.2, pointRadius: 2 };
       });
       var times = s.t.map(function (t) { return t ? t.substring(11, 19) : ""; });
       var empty = section.querySelector(".series-empty");
@@ -88,12 +89,30 @@
     function load() {
       return fetchPart(url).then(function (r) { return r.json(); }).then(render).catch(function () {});
     }
+    // redrawn each time the page's live summary refreshes (its last refresh, when the
+    // campaign ends, draws the final figures); a page without one polls by itself
+    var summary = document.querySelector("#campaign-live");
     load().then(function () {
-      if (section.getAttribute("data-live") === "1") { timer = window.setInterval(load, 3000); }
+      if (summary) { summary.addEventListener("refreshed", load); }
+      else if (section.getAttribute("data-live") === "1") { timer = window.setInterval(load, 3000); }
+    });
+  }
+
+  // once the campaign ends, the recipients table is read again: final statuses are in
+  function ledgerAfterTheEnd() {
+    var summary = document.querySelector("#campaign-live");
+    var ledger = document.querySelector("#ledger[data-src]");
+    if (!summary || !ledger) { return; }
+    summary.addEventListener("refreshed", function () {
+      if (stillLive(summary)) { return; }
+      fetchPart(ledger.getAttribute("data-src")).then(function (r) { return r.text(); })
+        .then(function (html) { ledger.innerHTML = html; ledger.setAttribute("data-final", "1"); })
+        .catch(function () {});
     });
   }
 
   function start() {
+    ledgerAfterTheEnd();
     document.querySelectorAll("[data-refresh]").forEach(keepFresh);
     if (window.Chart) { document.querySelectorAll("[data-charts]").forEach(drawCharts); }
   }
