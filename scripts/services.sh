@@ -39,6 +39,14 @@ ensure_postgres() {
   fi
 }
 
+# The dashboard's browser tests drive Debian's chromium through Playwright (never
+# `playwright install`: no browser download; tests/browser.py finds /usr/bin/chromium).
+ensure_chromium() {
+  command -v chromium >/dev/null && return 0
+  apt_install chromium chromium-driver fonts-dejavu-core
+}
+
 ensure_redis || echo "services: Redis could not be started" >&2
 ensure_postgres || echo "services: PostgreSQL could not be started" >&2
+ensure_chromium || echo "services: chromium could not be installed" >&2
 exit 0
