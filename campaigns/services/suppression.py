@@ -79,8 +79,8 @@ def add_phones(session, phones: Iterable[tuple[str, str | None]], source: str, *
     added = 0
     values = list(rows.values())
     for start in range(0, len(values), 1000):
-        result = session.execute(insert(suppressions_t).values(values[start:start + 1000]).on_conflict_do_nothing())
-        added += max(result.rowcount, 0)
+        statement = insert(suppressions_t).values(values[start:start + 1000]).on_conflict_do_nothing()
+        added += len(session.execute(statement.returning(suppressions_t.c.phone)).all())
     return added
 
 
