@@ -20,6 +20,7 @@ TASK_ADD = "campaigns.add"
 TASK_LAUNCH = "campaigns.launch"
 TASK_FINAL_STATUSES = "campaigns.final_statuses"
 TASK_FIRE = "campaigns.fire"  # a schedule's run: read its source into its campaign (issue 13)
+TASK_DROP = "campaigns.drop"  # a watched bucket's drop: take it, move it, follow it (issue 12)
 TASK_TICK = "campaigns.tick"
 # For other applications sharing the broker: send_task("campaigns.submit", kwargs={…}).
 TASK_SUBMIT = "campaigns.submit"
@@ -29,6 +30,7 @@ TASK_FOR_ACTION = {
     "launch": TASK_LAUNCH,
     "final_statuses": TASK_FINAL_STATUSES,
     "fire": TASK_FIRE,
+    "drop": TASK_DROP,
 }
 
 # Every countdown the runtime schedules is capped here. Redis redelivers a message that

@@ -31,6 +31,8 @@ def periodic_jobs(settings: "Settings") -> list[PeriodicJob]:
     Each feature adds its job here, importing it lazily."""
     jobs: list[PeriodicJob] = []
     jobs.append(PeriodicJob("campaigns.schedules", lambda s: max(min(s.poll_seconds, 10.0), 0.05), _fire_schedules))
+    if settings.watch:
+        jobs.append(PeriodicJob("campaigns.watch", lambda s: max(s.watch_seconds, 0.05), _scan_watched))
     # pushed events the receivers stored and no applier got to (issue 11)
     jobs.append(PeriodicJob("campaigns.callbacks", lambda s: max(min(s.poll_seconds, 5.0), 0.05), _apply_callbacks))
     return jobs
@@ -42,6 +44,13 @@ def _apply_callbacks(ctx: "WorkerContext"):
 
     apply_all(ctx.uow_factory, ctx.settings, most=5000)
     return None
+
+
+def _scan_watched(ctx: "WorkerContext"):
+    """The watched bucket (issue 12): claim the drops that are ready; their steps do the rest."""
+    from campaigns.intake.scan import scan_steps
+
+    return scan_steps(ctx.settings, ctx.uow_factory)
 
 
 def _fire_schedules(ctx: "WorkerContext"):

@@ -107,8 +107,15 @@ def _fire(ctx: WorkerContext, campaign_id: int):
     return run_fire(campaign_id, ctx.engine, ctx.settings, workdir=Path(ctx.settings.data_dir) / "spool")
 
 
+def _drop(ctx: WorkerContext, drop_id: int):
+    from campaigns.intake.take import advance_drop
+
+    return advance_drop(drop_id, ctx.settings, ctx.engine, ctx.dispatch)
+
+
 STEPS: dict[str, Callable] = {
     "fire": _fire,
+    "drop": _drop,
     "create": _create,
     "add": _add,
     "launch": _launch,

@@ -38,9 +38,9 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def _register() -> None:
-    from campaigns.cli import db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress
+    from campaigns.cli import db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress, watch
 
-    for module in (db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress):
+    for module in (db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress, watch):
         module.register(app)
 
 

@@ -425,56 +425,6 @@ def register(app: typer.Typer) -> None:
             engine.dispose()
         raise typer.Exit(_finish(status, as_json=as_json, console=_console()))
 
-    @app.command("watch")
-    def watch_cmd(
-        ctx: typer.Context,
-        campaign_ids: Optional[list[int]] = typer.Argument(None, metavar="[ID]...",
-                                                           help="Campaigns to follow (default: every one on its way)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the campaigns' statuses as a JSON list."),
-    ) -> None:
-        """Follow campaigns until they end: a deferred one, one interrupted, the rest.
-
-        Without CAMPAIGNS_BROKER_URL the pipeline runs here for them (paused campaigns wait
-        for `campaigns resume`); with one, the workers run them and this follows them."""
-        from campaigns.services.errors import CampaignNotFound, CannotResume
-        from campaigns.services.resume import resume_campaign, unfinished_campaigns
-
-        settings = settings_of(ctx)
-        console = _console(stderr=as_json)
-        _setup_logging(console)
-        engine = _open_engine(settings)
-        try:
-            ids = list(dict.fromkeys(campaign_ids or unfinished_campaigns(_uow_factory(engine))))
-            statuses = []
-            for campaign_id in ids:
-                try:
-                    statuses.append(_status(campaign_id, engine))
-                except CampaignNotFound as exc:
-                    raise _fail(str(exc)) from None
-            if any(st["provider"] == "sandbox" for st in statuses):
-                settings = _settings_for_sandbox(settings)
-            if not ids:
-                console.print("nothing to watch: no campaign is on its way")
-            elif settings.embedded:
-                steps = []
-                for status in statuses:
-                    if status["state"] not in SETTLED:
-                        try:
-                            steps += resume_campaign(status["id"], _uow_factory(engine))
-                        except CannotResume:
-                            pass  # still being read from its file, or ended meanwhile
-                statuses = list(run_embedded_many(settings, engine, ids, steps, show=not as_json,
-                                                  console=console).values())
-            else:
-                statuses = [wait_in_database(engine, i, show=not as_json, console=console) for i in ids]
-        finally:
-            engine.dispose()
-        if as_json:
-            _print_json(statuses)
-        for status in [] if as_json else statuses:
-            _console().print(status_table_of(status))
-        raise typer.Exit(EXIT_FAILED if any(s["state"] in SETTLED - {"done"} for s in statuses) else EXIT_OK)
-
     @app.command("report")
     def report_cmd(
         ctx: typer.Context,
@@ -567,3 +517,49 @@ def _run_celery(ctx: typer.Context, command: str) -> None:
         exc.show(file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
     raise typer.Exit(code or 0)
+
+
+def follow_campaigns(ctx: typer.Context, campaign_ids: Optional[list[int]], as_json: bool) -> None:
+    """Follow campaigns until they end: a deferred one, one interrupted, the rest (``campaigns
+    watch [ID]...``, registered by campaigns.cli.watch).
+
+    Without CAMPAIGNS_BROKER_URL the pipeline runs here for them (paused campaigns wait
+    for `campaigns resume`); with one, the workers run them and this follows them."""
+    from campaigns.services.errors import CampaignNotFound, CannotResume
+    from campaigns.services.resume import resume_campaign, unfinished_campaigns
+
+    settings = settings_of(ctx)
+    console = _console(stderr=as_json)
+    _setup_logging(console)
+    engine = _open_engine(settings)
+    try:
+        ids = list(dict.fromkeys(campaign_ids or unfinished_campaigns(_uow_factory(engine))))
+        statuses = []
+        for campaign_id in ids:
+            try:
+                statuses.append(_status(campaign_id, engine))
+            except CampaignNotFound as exc:
+                raise _fail(str(exc)) from None
+        if any(st["provider"] == "sandbox" for st in statuses):
+            settings = _settings_for_sandbox(settings)
+        if not ids:
+            console.print("nothing to watch: no campaign is on its way")
+        elif settings.embedded:
+            steps = []
+            for status in statuses:
+                if status["state"] not in SETTLED:
+                    try:
+                        steps += resume_campaign(status["id"], _uow_factory(engine))
+                    except CannotResume:
+                        pass  # still being read from its file, or ended meanwhile
+            statuses = list(run_embedded_many(settings, engine, ids, steps, show=not as_json,
+                                              console=console).values())
+        else:
+            statuses = [wait_in_database(engine, i, show=not as_json, console=console) for i in ids]
+    finally:
+        engine.dispose()
+    if as_json:
+        _print_json(statuses)
+    for status in [] if as_json else statuses:
+        _console().print(status_table_of(status))
+    raise typer.Exit(EXIT_FAILED if any(s["state"] in SETTLED - {"done"} for s in statuses) else EXIT_OK)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ACTIONS = ("create", "add", "launch", "final_statuses", "fire")  # fire: a schedule's run reads its source
+ACTIONS = ("create", "add", "launch", "final_statuses", "fire", "drop")  # fire: a schedule's run reads its source;
+# drop: a watched bucket's drop (its id, not a campaign's) is taken, moved or followed (campaigns.intake.take)
 
 
 @dataclass(frozen=True)
