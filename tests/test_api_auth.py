@@ -29,6 +29,18 @@ ROUTES = [
     ("GET", "/v1/tokens", "admin"),
     ("POST", "/v1/tokens", "admin"),
     ("POST", "/v1/tokens/someone/revoke", "admin"),
+    # schedules (issue 13)
+    ("GET", "/v1/schedules", "read"),
+    ("POST", "/v1/schedules", "submit"),
+    ("GET", "/v1/schedules/preview", "read"),
+    ("GET", "/v1/schedules/1", "read"),
+    ("PATCH", "/v1/schedules/1", "submit"),
+    ("DELETE", "/v1/schedules/1", "submit"),
+    ("POST", "/v1/schedules/1/pause", "submit"),
+    ("POST", "/v1/schedules/1/resume", "submit"),
+    ("GET", "/v1/schedules/1/next", "read"),
+    ("GET", "/v1/schedules/1/runs", "read"),
+    ("POST", "/v1/campaigns/1/approve", "submit"),
 ]
 SCOPES = ("read", "submit", "admin")
 
@@ -70,10 +82,11 @@ def test_the_openapi_document_lists_every_route_and_each_refuses_no_token(server
     srv, _, _ = server
     doc = httpx.get(srv.url + "/openapi.json").json()
     listed = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops if p.startswith("/v1")}
-    expected = {(m, re.sub(r"/1(/|$)", r"/{campaign_id}\1", p).replace("someone", "{name}")) for m, p, _ in ROUTES}
+    expected = {(m, re.sub(r"/1(/|$)", r"/{schedule_id}\1" if p.startswith("/v1/schedules") else r"/{campaign_id}\1",
+                           p).replace("someone", "{name}")) for m, p, _ in ROUTES}
     assert listed == expected
     for method, path in listed:
-        concrete = path.replace("{campaign_id}", "1").replace("{name}", "x")
+        concrete = path.replace("{campaign_id}", "1").replace("{schedule_id}", "1").replace("{name}", "x")
         assert _call(srv, method, concrete, {}).status_code == 401, (method, path)
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert httpx.get(srv.url + "/docs").status_code == 200

@@ -1,5 +1,5 @@
 """"Not again within N days" (``--exclude-sent-within``): the phones this schedule's earlier
-runs had accepted by the provider (provider code 0, or 4: accepted, moderation) within
+runs had accepted by the provider (provider code 0, or 4: already added, on a resend) within
 the last N days, read from the per-recipient ledger, each with the reason its new row
 gets: ``sent on <date> by this schedule`` (the date the provider accepted its chunk, in
 the schedule's zone).
@@ -21,7 +21,7 @@ from campaigns.store.keys import valid_of_campaign
 from campaigns.store.models import Campaign, Chunk, Recipient
 from campaigns.store.schedules import ScheduleFire
 
-ACCEPTED = (0, 4)  # Message module: 0 accepted; 4 accepted, waiting for moderation
+ACCEPTED = (0, 4)  # accepted; 4: "already added" answering a resend (as the ledger counts them)
 
 
 def recently_sent(session: Session, schedule_id: int, days: int, tz: ZoneInfo, now: datetime) -> dict[int, str]:

@@ -7,6 +7,7 @@ each of its worker processes: nothing is built at import time.
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -36,6 +37,11 @@ def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
         log_redaction.install_on_loggers()
         runtime = open_runtime(settings, run_embedded=run_embedded)
         app.state.runtime = runtime
+        # What was built at start-up (modules, the app, the engines) lives as long as the
+        # process: keep it out of the garbage collector's full collections, which scanned
+        # it every few thousand requests (as the workers do, workers/app.py).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -46,13 +52,16 @@ def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(campaigns.router)
     app.include_router(tokens.router)
+    from campaigns.web.routes import approval, schedules  # issue 13: /v1/schedules, /v1/campaigns/{id}/approve
+    for module in (schedules, approval):
+        app.include_router(module.router)
+    app.include_router(metrics.router)  # issue 14: /metrics
+    app.include_router(dashboard.router())  # issue 14: the dashboard at /
     from campaigns.web.routes import callbacks, inbound, suppressions  # issue 11
 
     for module in (callbacks, inbound, suppressions):
         app.include_router(module.router)
     callbacks.warn_unconfigured(settings)
-    app.include_router(metrics.router)  # issue 14: /metrics
-    app.include_router(dashboard.router())  # issue 14: the dashboard at /
     return app
 
 
