@@ -25,6 +25,9 @@ def metrics(request: Request, rt: Runtime = Depends(runtime)) -> Response:
 
     expected = rt.settings.metrics_token
     if expected:
+        from campaigns.redact import register_secret
+
+        register_secret(expected)  # masked in any log line that would carry it
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             raise Problem(401, "this route needs 'Authorization: Bearer <CAMPAIGNS_METRICS_TOKEN>'",
