@@ -108,6 +108,9 @@ def status_table(status: dict) -> Table:
         total, sent, delivered = message_counts(status)
         rows.append(("messages", f"{sent} sent, {delivered} delivered of {total}"))
         rows.append(("not delivered", ", ".join(f"{n} {label}" for label, n in final_counts(status).items())))
+    if status.get("channels"):  # the cascade gateway: delivered and cost per channel
+        per = [f"{ch} {v['delivered']} delivered ({v['cost']:g})" for ch, v in status["channels"].items()]
+        rows.append(("channels", ", ".join(per) + f"; cost {status['counters'].get('cost', 0):g}"))
     if status.get("error"):
         rows.append(("reason", f"[red]{status['error']}[/red]"))
     for key, value in rows:

@@ -17,7 +17,7 @@ method of its own; for the others the split is ``add_chunk`` itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class CampaignSpec:
     validity: int | None = None  # minutes, 60..1440
     mclass: int | None = None  # 0 flash, 1 inbox
     placeholders_flag: int = 1  # 1 keep, 2 strip, 3 reject
+    # a provider's own options (the cascade gateway's channels and per-channel texts)
+    options: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ class MessageStatus:
     phone: str
     status: str  # NEW, ENQUEUD, ACCEPTD, PDLIVRD (not final); DELIVRD, UNDELIV, REJECTD, EXPIRED, DELETED (final)
     final: bool
+    # providers with several channels (the cascade gateway): the one that delivered, the
+    # price charged on each, and the provider's own words about each channel
+    channel: str | None = None
+    prices: Mapping[str, float] | None = None
+    detail: str | None = None
 
 
 @runtime_checkable

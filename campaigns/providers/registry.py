@@ -45,7 +45,14 @@ def _sandbox(settings: Settings) -> Provider:
     return _shared_backoff(provider, settings, "sandbox", settings.sandbox_url)
 
 
+def _cascade(settings: Settings) -> Provider:
+    from campaigns.providers.cascade.adapter import cascade_provider_from_settings
+
+    return cascade_provider_from_settings(settings)
+
+
 FACTORIES: dict[str, Callable[[Settings], Provider]] = {
+    "cascade": _cascade,
     "mobizon": _mobizon,
     "sandbox": _sandbox,
     "smsc": _smsc,

@@ -148,7 +148,7 @@ def _campaign_spec_statement():
     c = campaigns_t.c
     return select(
         c.id, c.name, c.text, c.type, c.sender, c.rate_limit, c.rate_period, c.deferred_to, c.validity,
-        c.mclass, c.placeholders, c.provider_campaign_id,
+        c.mclass, c.placeholders, c.provider_campaign_id, c.provider_options,
     ).where(c.id == bindparam("cid"))
 
 

@@ -41,6 +41,7 @@ def spec_of(campaign: Campaign) -> CampaignSpec:
         validity=campaign.validity,
         mclass=campaign.mclass,
         placeholders_flag=PLACEHOLDER_FLAGS.get(campaign.placeholders, 1),
+        options=getattr(campaign, "provider_options", None),
     )
 
 

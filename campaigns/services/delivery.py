@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from campaigns.domain import FINAL_MESSAGE_STATUSES, CampaignState
 from campaigns.providers.errors import PermanentError, ProviderError, RateLimited
 from campaigns.services.moves import campaigns_t, move_campaign, seconds, utcnow
+from campaigns.services.channels import channel_counters, has_channels, record_channels
 from campaigns.services.next import Next
 from campaigns.services.reasons import reason
 from campaigns.settings import Settings
@@ -54,6 +55,7 @@ def follow_messages(
         ).all()
     error = None
     final = []
+    detailed = []  # (recipient id, status) of final messages with channels (the cascade gateway)
     # a batch at a time, keeping what was learnt before a failure
     for start_at in range(0, len(waiting), BATCH):
         batch = waiting[start_at : start_at + BATCH]
@@ -70,6 +72,10 @@ def follow_messages(
             for row, state in zip(batch, states)
             if state.final and state.status in FINAL_MESSAGE_STATUSES
         ]
+        detailed += [
+            (row.id, state) for row, state in zip(batch, states)
+            if state.final and state.status in FINAL_MESSAGE_STATUSES and (state.detail or state.prices or state.channel)
+        ]
     if final:
         with uow_factory() as uow:
             uow.session.execute(
@@ -79,6 +85,7 @@ def follow_messages(
                 .values(final_status=bindparam("b_status"), final_at=utcnow()),
                 final,
             )
+            record_channels(uow.session, detailed)
             uow.commit()
     with uow_factory() as uow:
         nexts = _record(uow.session, campaign_id, error, now or utcnow(), settings)
@@ -101,10 +108,14 @@ def _counters(session, campaign_id: int) -> dict[str, int]:
 
 def _record(session, campaign_id: int, error: str | None, now: datetime, settings: Settings) -> list[Next]:
     c = campaigns_t.c
-    current = session.execute(select(c.provider_status, c.counters).where(c.id == campaign_id)).first()
+    current = session.execute(
+        select(c.provider_status, c.counters, c.provider_options).where(c.id == campaign_id)
+    ).first()
     if current is None:
         return []
     counters = _counters(session, campaign_id)
+    if has_channels(current.provider_options):
+        counters.update(channel_counters(session, campaign_id))
     status = "DONE" if counters["waiting"] == 0 else "SENT"
     if status != current.provider_status or counters != (current.counters or {}):
         session.execute(insert(samples_t).values(campaign_id=campaign_id, taken_at=now, status=status, counters=counters))

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from sqlalchemy import select
 
 from campaigns.ingest.rejects import neutralize
+from campaigns.services.channels import channel_summary, has_channels
 from campaigns.services.errors import CampaignNotFound
 from campaigns.services.moves import as_utc
 from campaigns.store.models import Campaign, Recipient
@@ -28,6 +29,8 @@ HEADER = (
     "row", "phone as given", "phone", "verdict", "reason", "provider code", "provider meaning", "message id",
     "final status", "final status at",
 )
+# campaigns sent through the cascade gateway also say which channel delivered and its prices
+CHANNEL_HEADER = ("channel", "price viber", "price vk", "price sms", "channel states")
 FORMATS = (".csv", ".xlsx")
 FETCH = 2000  # rows fetched from the database at a time
 
@@ -45,28 +48,37 @@ def export_report(campaign_id: int, uow_factory: Callable[[], UnitOfWork], path:
     partial = path.with_name(f".{path.name}.partial")
     try:
         with uow_factory() as uow:
-            if uow.session.get(Campaign, campaign_id) is None:
+            campaign = uow.session.get(Campaign, campaign_id)
+            if campaign is None:
                 raise CampaignNotFound(campaign_id)
-            rows = _rows(uow, campaign_id)
-            written = _write_csv(partial, rows) if suffix == ".csv" else _write_xlsx(partial, rows)
+            channels = has_channels(campaign.provider_options)
+            header = HEADER + CHANNEL_HEADER if channels else HEADER
+            summary = channel_summary(campaign.counters) if channels else []
+            rows = _rows(uow, campaign_id, channels=channels)
+            if suffix == ".csv":
+                written = _write_csv(partial, rows, header)
+            else:
+                written = _write_xlsx(partial, rows, header, summary)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return written
 
 
-def _rows(uow: UnitOfWork, campaign_id: int) -> Iterator[tuple]:
+def _rows(uow: UnitOfWork, campaign_id: int, *, channels: bool = False) -> Iterator[tuple]:
     r = Recipient.__table__.c
+    extra = (r.channel, r.price_viber, r.price_vk, r.price_sms, r.channel_states) if channels else ()
     query = (
         select(r.row_number, r.raw_phone, r.phone, r.verdict, r.reason, r.provider_code, r.provider_meaning,
-               r.message_id, r.final_status, r.final_at)
+               r.message_id, r.final_status, r.final_at, *extra)
         .where(of_campaign(r.id, campaign_id), r.campaign_id == campaign_id)
         .order_by(r.row_number, r.id)
         .execution_options(yield_per=FETCH)
     )
+    at = 9  # final_at
     for row in uow.session.execute(query):
         # when the final status arrived (a callback's time, or the poll that saw it), UTC
-        yield (*row[:-1], as_utc(row[-1]).isoformat(timespec="seconds") if row[-1] is not None else None)
+        yield (*row[:at], as_utc(row[at]).isoformat(timespec="seconds") if row[at] is not None else None, *row[at + 1:])
 
 
 def _csv_cell(value):
@@ -76,18 +88,18 @@ def _csv_cell(value):
     return value
 
 
-def _write_csv(path: Path, rows: Iterator[tuple]) -> int:
+def _write_csv(path: Path, rows: Iterator[tuple], header: tuple = HEADER) -> int:
     written = 0
     with open(path, "w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(HEADER)
+        writer.writerow(header)
         for row in rows:
             writer.writerow([_csv_cell(value) for value in row])
             written += 1
     return written
 
 
-def _write_xlsx(path: Path, rows: Iterator[tuple]) -> int:
+def _write_xlsx(path: Path, rows: Iterator[tuple], header: tuple = HEADER, summary: list[tuple] = ()) -> int:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -102,10 +114,14 @@ def _write_xlsx(path: Path, rows: Iterator[tuple]) -> int:
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("report")
-    sheet.append(HEADER)
+    sheet.append(header)
     written = 0
     for row in rows:
         sheet.append([clean(value) for value in row])
         written += 1
+    if summary:  # the cascade gateway: delivered and cost per channel
+        totals = book.create_sheet("channels")
+        for line in summary:
+            totals.append(list(line))
     book.save(str(path))
     return written

@@ -4,6 +4,7 @@ provider here; the first step (``create``) is returned for the runtime to schedu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine, delete
@@ -13,6 +14,7 @@ from campaigns.ingest.readers import FileRefused
 from campaigns.ingest.report import IngestReport
 from campaigns.ingest.service import IngestOptions, ingest_file
 from campaigns.providers.mobizon.checks import InvalidCampaign, campaign_problems, placeholders
+from campaigns.providers.cascade import checks as cascade
 from campaigns.providers.smsc.checks import PACED_PROVIDERS
 from campaigns.providers.smsc.checks import campaign_problems as smsc_problems
 from campaigns.providers.smsc.checks import chunk_size as paced_chunk_size
@@ -48,6 +50,9 @@ class SubmitRequest:
     encoding: str | None = None
     sheet: str | None = None
     excel_engine: str = "calamine"
+    # the cascade gateway's channels and per-channel texts, named as submit's options
+    # (channels, viber_text, sms_text, vk_template_id…; campaigns.providers.cascade.options)
+    cascade: Mapping[str, Any] | None = None
     # send to phones on the suppression list too (transactional messages; issue 11)
     ignore_suppression: bool = False
 
@@ -72,6 +77,8 @@ def check_request(request: SubmitRequest, name: str) -> int:
             rate_period=request.rate_period, deferred_to=request.deferred_to, mclass=request.mclass,
             validity=request.validity,
         )
+    elif request.provider in cascade.CASCADE_PROVIDERS:
+        problems += cascade.campaign_problems(request)
     elif request.provider in PACED_PROVIDERS:
         problems += smsc_problems(
             text=request.text, type=campaign_type, rate_limit=request.rate_limit, rate_period=request.rate_period,
@@ -96,6 +103,9 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
     path = Path(path)
     name = request.name or path.name
     campaign_type = check_request(request, name)
+    is_cascade = request.provider in cascade.CASCADE_PROVIDERS
+    if is_cascade:
+        request = cascade.prepared(request, settings)
     uow_factory = lambda: UnitOfWork(engine)  # noqa: E731
     now = utcnow()
     with uow_factory() as uow:
@@ -104,6 +114,7 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
             country=request.country, placeholders=request.placeholders, rate_limit=request.rate_limit,
             rate_period=request.rate_period, deferred_to=request.deferred_to, validity=request.validity,
             mclass=request.mclass, source_name=path.name[:255], state=S.DRAFT.value,
+            provider_options=cascade.provider_options(request) if is_cascade else None,
             ignore_suppression=request.ignore_suppression,
             state_changed_at=now, created_at=now, updated_at=now,
         )
@@ -115,7 +126,7 @@ def submit_campaign(path: Path, request: SubmitRequest, settings: Settings, engi
         text=request.text, country=request.country, placeholders=request.placeholders,
         encoding=request.encoding, sheet=request.sheet, excel_engine=request.excel_engine,
     )
-    if request.provider in PACED_PROVIDERS:
+    if request.provider in PACED_PROVIDERS or is_cascade:
         # one chunk is one packet of the campaign's pace (issue 5)
         settings = settings.with_(chunk_size=paced_chunk_size(request.rate_limit, request.rate_period, settings))
     try:

@@ -52,6 +52,8 @@ class Campaign(Base):
     validity: Mapped[int | None] = mapped_column(Integer)
     mclass: Mapped[int | None] = mapped_column(Integer)
     source_name: Mapped[str | None] = mapped_column(String(255))
+    # a provider's own options: the cascade gateway's channels and per-channel texts (issue 15)
+    provider_options: Mapped[dict | None] = mapped_column(JSON)
     # sent to suppressed phones too (transactional messages; issue 11)
     ignore_suppression: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
@@ -137,6 +139,14 @@ class Recipient(Base):
     provider_meaning: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(64))
     final_status: Mapped[str | None] = mapped_column(String(16))
+    # the cascade gateway (issue 15): the channel that delivered (viber, vk, sms), the
+    # price charged on each, and the gateway's words per channel. Written only by the
+    # provider path; ingestion never names them.
+    channel: Mapped[str | None] = mapped_column(String(8))
+    price_viber: Mapped[float | None] = mapped_column(Float)
+    price_vk: Mapped[float | None] = mapped_column(Float)
+    price_sms: Mapped[float | None] = mapped_column(Float)
+    channel_states: Mapped[str | None] = mapped_column(String(120))
     final_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when it arrived (issue 11)
 
 
