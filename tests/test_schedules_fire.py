@@ -26,7 +26,9 @@ from campaigns.schedules.manage import (
 )
 from campaigns.services.approval import CannotApprove, approve_campaign
 from campaigns.services.cancel import cancel_campaign
+from campaigns.services.errors import CannotResume
 from campaigns.services.next import Next
+from campaigns.services.resume import resume_campaign
 from campaigns.services.status import campaign_status
 from campaigns.settings import Settings
 from campaigns.store.keys import of_campaign
@@ -240,6 +242,9 @@ def test_approval_approve_cancel_and_timeout(uow_factory, engine, cfg, recipient
     a, b, c = (s.campaign_id for s in steps)
     assert {campaign_status(i, uow_factory)["state"] for i in (a, b, c)} == {"awaiting_approval"}
     assert campaign_status(a, uow_factory)["recipients"]["valid"] == 4  # validated before approval
+    # resume is not the way to start one
+    with pytest.raises(CannotResume, match=f"awaiting approval: start it with `campaigns approve {a}`"):
+        resume_campaign(a, uow_factory)
     # approve one: it is queued and its first step returned
     assert approve_campaign(a, uow_factory) == [Next("create", a)]
     with pytest.raises(CannotApprove, match=f"campaign {a} is queued"):

@@ -39,8 +39,8 @@ def resume_campaign(
     - running: followed at once ([Next("final_statuses")] when the provider already
       said DONE, else its next poll is due now and the periodic tick polls it: []).
 
-    Raises CampaignNotFound, or CannotResume when it ended (done, failed, cancelled) or is
-    still being read from its file (draft)."""
+    Raises CampaignNotFound, or CannotResume when it ended (done, failed, cancelled), is
+    still being read from its file (draft) or awaits approval (a scheduled run)."""
     now = now or utcnow()
     c = campaigns_t.c
     with uow_factory() as uow:
@@ -50,6 +50,9 @@ def resume_campaign(
         state = row.state
         if state in {s.value for s in TERMINAL}:
             raise CannotResume(f"campaign {campaign_id} is {state}; only a campaign that has not finished can be resumed")
+        if state == S.AWAITING_APPROVAL.value:
+            raise CannotResume(f"campaign {campaign_id} is awaiting approval: start it with `campaigns approve "
+                               f"{campaign_id}` or drop it with `campaigns cancel {campaign_id}`")
         if state == S.DRAFT.value:
             raise CannotResume(f"campaign {campaign_id} is still being read from its file; submit the file again "
                                "if that was interrupted")
