@@ -127,6 +127,7 @@ class Settings:
     session_hours: float = 12.0  # a dashboard sign-in lasts this long
     secure_cookies: bool = False  # force Secure on the session cookie (else: when the request is https)
     metrics_token: str | None = field(default=None, repr=False)  # None: /metrics is open
+    worker_metrics_port: int = 0  # a Celery worker serves /metrics on this port (0: none)
     # schedules (issue 13): the key that encrypts source headers at rest (--source-header)
     secret_key: str | None = field(default=None, repr=False)
     # a test aid only: the schedules' clock runs ``schedule_clock_speed`` times faster
@@ -195,6 +196,7 @@ class Settings:
             session_hours=_float(env, "CAMPAIGNS_SESSION_HOURS", d.session_hours),
             secure_cookies=_flag(env, "CAMPAIGNS_SECURE_COOKIES"),
             metrics_token=env.get("CAMPAIGNS_METRICS_TOKEN") or None,
+            worker_metrics_port=_int(env, "CAMPAIGNS_WORKER_METRICS_PORT", d.worker_metrics_port),
             secret_key=env.get("CAMPAIGNS_SECRET_KEY") or None,
             schedule_clock_speed=_float(env, "CAMPAIGNS_SCHEDULE_CLOCK_SPEED", d.schedule_clock_speed),
             schedule_clock_epoch=_float(env, "CAMPAIGNS_SCHEDULE_CLOCK_EPOCH", d.schedule_clock_epoch),

@@ -119,6 +119,14 @@ def make_celery(settings: Settings) -> Celery:
         log_redaction.install_on_handlers(logger)
         log_redaction.install_on_handlers()
 
+    def serve_metrics(**_):
+        # the main process only (worker_init): Prometheus scrapes one port per worker
+        if settings.worker_metrics_port:
+            from campaigns.telemetry.exporter import start_worker_exporter
+
+            start_worker_exporter(settings.worker_metrics_port)
+
+    signals.worker_init.connect(serve_metrics, weak=False)
     signals.worker_process_init.connect(init_child, weak=False)
     signals.worker_shutting_down.connect(stop_soon, weak=False)
     signals.worker_process_shutdown.connect(close_child, weak=False)
