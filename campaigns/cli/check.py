@@ -1,4 +1,4 @@
-"""``campaigns check --provider mobizon|sandbox|smsc``: does the account answer?
+"""``campaigns check --provider mobizon|sandbox|smsc|cascade``: does the account answer?
 
 One cheap read call (Campaign/List, one item a page) with the configured key and domain,
 and one line: ``ok: …`` (exit 0), or why not (exit 1): no key configured, wrong key,
@@ -140,10 +140,41 @@ def check_smsc(settings: Settings) -> CheckResult:
     return CheckResult(True, redact(f"SMSC account at {host} answers (balance {balance})"))
 
 
+def check_cascade(settings: Settings) -> CheckResult:
+    """The cascade gateway has no balance call: one state request for message id 0 (which
+    no message has) in CASCADE_PROTOCOL proves the URL and the credentials."""
+    import httpx
+
+    from campaigns.providers.cascade.client import CascadeClient
+    from campaigns.providers.errors import ProviderError
+    from campaigns.redact import redact
+
+    if not settings.cascade_api_url or not (settings.cascade_token or (settings.cascade_login and settings.cascade_password)):
+        return CheckResult(False, "the cascade gateway needs CASCADE_API_URL, and CASCADE_LOGIN and CASCADE_PASSWORD "
+                                  "or CASCADE_TOKEN, in the environment; then run `campaigns check --provider cascade`")
+    http = httpx.Client(timeout=httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout))
+    try:
+        client = CascadeClient(http, api_url=settings.cascade_api_url, login=settings.cascade_login,
+                               password=settings.cascade_password, token=settings.cascade_token,
+                               protocol=settings.cascade_protocol)
+    except ValueError as exc:
+        http.close()
+        return CheckResult(False, redact(f"the cascade settings cannot be used: {exc}"))
+    host = client.host
+    try:
+        client.state(["0"])
+    except ProviderError as exc:
+        return CheckResult(False, redact(_why(exc, host, settings, "CASCADE_API_URL")))
+    finally:
+        client.close()
+    return CheckResult(True, f"cascade gateway at {host} answers ({settings.cascade_protocol} interface)")
+
+
 CHECKS: dict[str, Callable[[Settings], CheckResult]] = {
     "mobizon": check_mobizon,
     "sandbox": check_sandbox,
     "smsc": check_smsc,
+    "cascade": check_cascade,
 }
 
 
@@ -151,7 +182,7 @@ def register(app: typer.Typer) -> None:
     @app.command("check")
     def check(
         ctx: typer.Context,
-        provider: str = typer.Option("mobizon", "--provider", "-p", help="mobizon, sandbox or smsc."),
+        provider: str = typer.Option("mobizon", "--provider", "-p", help="mobizon, sandbox, smsc or cascade."),
     ) -> None:
         """Check that the provider account answers with the configured key and domain."""
         name = provider.strip().lower()

@@ -260,6 +260,22 @@ def _warn(console, report) -> None:
         console.print(f"[yellow]warning: {escape(problem)}[/yellow]")
 
 
+CASCADE_OPTIONS = ("channels", "viber_text", "viber_sender", "sms_text", "sms_sender", "vk_template_id",
+                   "vk_template_data", "button_text", "button_url", "image_url", "viber_validity", "viber_read_final")
+
+
+def _cascade_options(given: dict, provider: str) -> dict | None:
+    """submit's cascade options that were given (campaigns.providers.cascade.options);
+    usage error (exit 2) when they are given for another provider."""
+    options = {name: given[name] for name in CASCADE_OPTIONS if given.get(name) is not None}
+    if provider == "cascade":
+        return options
+    if options:
+        flags = ", ".join("--" + name.replace("_", "-") for name in options)
+        raise typer.BadParameter(f"{flags} apply to --provider cascade only", param_hint="'--provider'")
+    return None
+
+
 def _uow_factory(engine):
     from campaigns.store.uow import UnitOfWork
 
@@ -275,7 +291,7 @@ def register(app: typer.Typer) -> None:
         text: str = typer.Option(..., "--text", help="Message text; {placeholders} make it a template campaign."),
         name: Optional[str] = typer.Option(None, "--name", help="Campaign name (default: the file's name)."),
         sender: Optional[str] = typer.Option(None, "--from", help="Sender signature registered with the provider."),
-        provider: str = typer.Option("sandbox", "--provider", help="mobizon, smsc, or sandbox (the built-in simulator)."),
+        provider: str = typer.Option("sandbox", "--provider", help="mobizon, smsc, cascade (Viber, VK, SMS), or sandbox (the built-in simulator)."),
         country: Optional[str] = typer.Option(None, "--country", callback=country_option,
                                               help="Default country (ISO code, e.g. KZ) for national numbers."),
         placeholders: Placeholders = typer.Option(
@@ -289,6 +305,18 @@ def register(app: typer.Typer) -> None:
                  "the same time zone), 1 h to 14 days ahead."),
         validity: Optional[int] = typer.Option(None, "--validity", help="Minutes a message may wait (60-1440)."),
         mclass: Optional[int] = typer.Option(None, "--mclass", min=0, max=1, help="0 flash, 1 inbox."),
+        channels: Optional[str] = typer.Option(None, "--channels", help="cascade: channels in the order tried, e.g. viber,vk,sms (default)."),
+        viber_text: Optional[str] = typer.Option(None, "--viber-text", help="cascade: the Viber text (default --text)."),
+        viber_sender: Optional[str] = typer.Option(None, "--viber-sender", help="cascade: the Viber sender (default --from)."),
+        sms_text: Optional[str] = typer.Option(None, "--sms-text", help="cascade: the SMS text (default --text)."),
+        sms_sender: Optional[str] = typer.Option(None, "--sms-sender", help="cascade: the SMS sender (default --from)."),
+        vk_template_id: Optional[int] = typer.Option(None, "--vk-template-id", help="cascade: the approved VK template's id."),
+        vk_template_data: Optional[str] = typer.Option(None, "--vk-template-data", help='cascade: the VK template\'s values as JSON, e.g. \'{"Name": "{name}"}\'.'),
+        button_text: Optional[str] = typer.Option(None, "--button-text", help="cascade: Viber button text (up to 19 characters)."),
+        button_url: Optional[str] = typer.Option(None, "--button-url", help="cascade: Viber button link."),
+        image_url: Optional[str] = typer.Option(None, "--image-url", help="cascade: Viber image (needs a button)."),
+        viber_validity: Optional[int] = typer.Option(None, "--viber-validity", help="cascade: minutes Viber tries before the next channel (default 60)."),
+        viber_read_final: Optional[bool] = typer.Option(None, "--viber-read-final/--viber-delivered-final", help="cascade: a Viber message counts as delivered only once read.", show_default=False),
         encoding: Optional[str] = typer.Option(None, "--encoding", callback=encoding_option,
                                                help="Text encoding of a CSV (detected by default)."),
         sheet: Optional[str] = typer.Option(None, "--sheet", help="Sheet name or 1-based position of a spreadsheet (default: the first)."),
@@ -313,6 +341,7 @@ def register(app: typer.Typer) -> None:
             placeholders=placeholders.value, rate_limit=rate_limit, rate_period=rate_period,
             deferred_to=deferred_to, validity=validity, mclass=mclass, encoding=encoding,
             sheet=sheet, excel_engine=excel_engine.value, ignore_suppression=ignore_suppression,
+            cascade=_cascade_options(locals(), provider),
         )
         status = _submit(ctx, file, request, wait=wait, as_json=as_json)
         raise typer.Exit(_finish(status, as_json=as_json, console=_console()))

@@ -15,6 +15,7 @@ import typer
 class Profile(str, Enum):
     mobizon = "mobizon"
     sandbox = "sandbox"
+    cascade = "cascade"
 
 
 def _stop_on_sigterm() -> None:
@@ -28,12 +29,43 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def _serve_cascade(host: str, port: int, speed: float | None, token: str | None) -> None:
+    """The cascade gateway simulator: any login and password (or only ``token``), phones
+    ending in 3, 6 or 9 without Viber and in 6 or 9 without VK, a channel tried a second."""
+    from campaigns.simulator.cascade import create_cascade_app
+    from campaigns.simulator.cascade_gateway import CascadeConfig, CascadeGateway
+    from campaigns.simulator.server import SimulatorServer
+
+    config = CascadeConfig(token=token or None, no_viber_endings=("3", "6", "9"), no_vk_endings=("6", "9"),
+                           delivery_seconds=1.0, speed=speed or 1.0)
+    server = SimulatorServer(create_cascade_app(CascadeGateway(config)), host=host, port=port)
+    try:
+        url = server.start()
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    credentials = f"CASCADE_TOKEN={token}" if token else "CASCADE_LOGIN=sandbox CASCADE_PASSWORD=sandbox"
+    typer.echo(f"cascade gateway simulator listening on {url}")
+    typer.echo(f"  use it with: CASCADE_API_URL={url} {credentials}")
+    typer.echo("  phones ending in 3, 6, 9 have no Viber; in 6, 9 no VK either (they get the next channel)")
+    typer.echo(f"  inspect it:  {url}/_sim/state   (Ctrl-C to stop)")
+    _stop_on_sigterm()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    typer.echo("simulator stopped")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
         profile: Profile = typer.Argument(
             Profile.mobizon,
-            help="mobizon: moderation on, 60× clock; sandbox: no moderation, 600× clock, deferred dates taken as given.",
+            help="mobizon: moderation on, 60× clock; sandbox: no moderation, 600× clock, deferred dates taken as given; "
+                 "cascade: the Viber/VK/SMS cascade gateway (CASCADE_API_URL).",
         ),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
         port: int = typer.Option(0, "--port", min=0, max=65535, help="Port to listen on; 0 picks a free one."),
@@ -49,8 +81,15 @@ def register(app: typer.Typer) -> None:
         ),
         seed: int = typer.Option(0, "--seed", help="Seed of the final-status draw and probabilistic faults."),
     ) -> None:
-        """Serve the Mobizon simulator (Campaign, Message, TaskQueue, User modules) over HTTP."""
+        """Serve the Mobizon simulator (Campaign, Message, TaskQueue, User modules) over HTTP.
+
+        With the profile `cascade`: the Viber/VK/SMS cascade gateway (JSON, GET and XML
+        interfaces; --api-key makes it accept only that CASCADE_TOKEN)."""
         from campaigns.simulator import SimConfig, SimulatorServer
+
+        if profile is Profile.cascade:
+            _serve_cascade(host, port, speed, api_key)
+            return
 
         changes: dict = {"seed": seed}
         if speed is not None:

@@ -7,7 +7,8 @@ Who receives what: a phone in ``no_viber`` has no Viber (the Viber attempt ends
 ``not_deliver`` and the next channel is tried), ``no_vk`` likewise for VK; a phone in
 ``unreachable`` is reached on no channel (the message ends ``not_deliver``), in
 ``expired`` it ends ``expired``, in ``partly`` ``partly_deliver``. Every other phone takes the
-first channel tried. Each channel tried takes ``delivery_seconds`` (simulated); only the
+first channel tried. ``no_viber_endings`` / ``no_vk_endings`` name phones by their last
+digits (the ``campaigns simulate cascade`` rehearsal: 3, 6, 9 have no Viber, 6 and 9 no VK). Each channel tried takes ``delivery_seconds`` (simulated); only the
 channel that delivered is charged (``prices``; SMS per part).
 """
 
@@ -45,6 +46,9 @@ class CascadeConfig:
     token: str | None = None
     no_viber: frozenset[str] = frozenset()
     no_vk: frozenset[str] = frozenset()
+    # phones ending in one of these have no Viber / no VK (a rehearsal shows the fallback)
+    no_viber_endings: tuple[str, ...] = ()
+    no_vk_endings: tuple[str, ...] = ()
     unreachable: frozenset[str] = frozenset()
     expired: frozenset[str] = frozenset()
     partly: frozenset[str] = frozenset()
@@ -204,8 +208,12 @@ class CascadeGateway:
             channel = None
             ends = "expired" if phone in c.expired else "partly_deliver" if phone in c.partly else "not_deliver"
         else:
-            lacking = {"viber": c.no_viber, "vk": c.no_vk, "sms": frozenset()}
-            channel = next((ch for ch in channels if phone not in lacking[ch]), None)
+            lacking = {
+                "viber": phone in c.no_viber or phone.endswith(c.no_viber_endings or ("\0",)),
+                "vk": phone in c.no_vk or phone.endswith(c.no_vk_endings or ("\0",)),
+                "sms": False,
+            }
+            channel = next((ch for ch in channels if not lacking[ch]), None)
             ends = "deliver" if channel else "not_deliver"
         message = GatewayMessage(
             id_message=next(self._ids), client_id=client_id, phone=phone, order=channels, texts=texts, sent_at=now,

@@ -33,6 +33,19 @@ class CampaignOptions(BaseModel):
     excel_engine: Literal["calamine", "openpyxl", "xlrd"] = Field("calamine", description="Reader of Excel files.")
     ignore_suppression: bool = Field(False, description="Send to suppressed (opted-out) phones too: transactional "
                                      "messages only; recorded on the campaign.")
+    # the cascade gateway (provider "cascade"): channels in order and what each says
+    channels: Optional[str] = Field(None, max_length=20, description="cascade: channels in the order tried, e.g. 'viber,vk,sms' (the default).")
+    viber_text: Optional[str] = Field(None, max_length=10_000, description="cascade: the Viber text (default: text).")
+    viber_sender: Optional[str] = Field(None, max_length=64, description="cascade: the Viber sender (default: sender).")
+    sms_text: Optional[str] = Field(None, max_length=10_000, description="cascade: the SMS text (default: text).")
+    sms_sender: Optional[str] = Field(None, max_length=64, description="cascade: the SMS sender (default: sender).")
+    vk_template_id: Optional[int] = Field(None, ge=1, description="cascade: the approved VK template's id.")
+    vk_template_data: Optional[str] = Field(None, max_length=10_000, description="cascade: the VK template's values, a JSON object; {placeholders} are filled.")
+    button_text: Optional[str] = Field(None, max_length=19, description="cascade: Viber button text (with button_url).")
+    button_url: Optional[str] = Field(None, max_length=2000, description="cascade: Viber button link.")
+    image_url: Optional[str] = Field(None, max_length=2000, description="cascade: Viber image (needs a button).")
+    viber_validity: Optional[int] = Field(None, ge=1, le=1440, description="cascade: minutes Viber tries before the next channel (60).")
+    viber_read_final: Optional[bool] = Field(None, description="cascade: a Viber message counts as delivered only once read.")
 
     @field_validator("text")
     @classmethod

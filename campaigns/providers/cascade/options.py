@@ -153,3 +153,12 @@ def problems(data: Mapping[str, Any] | None, *, text: str, sender: str | None) -
         if value is not None and len(value) > 64:
             found.append(f"{flag} holds at most 64 characters")
     return found
+
+
+FIELDS = tuple(f.name for f in fields(CascadeOptions))
+
+
+def cascade_fields(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The cascade options among ``given`` (an API request's or a manifest's fields) that
+    are set, as SubmitRequest.cascade takes them."""
+    return {name: given[name] for name in FIELDS if given.get(name) is not None}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -119,6 +119,7 @@ def _write_recipients(recipients: list[dict], spool: Path) -> Spooled:
 
 
 def _request(options: schemas.CampaignOptions, label: str):
+    from campaigns.providers.cascade.options import cascade_fields
     from campaigns.services.submit import SubmitRequest
 
     return SubmitRequest(
@@ -127,6 +128,7 @@ def _request(options: schemas.CampaignOptions, label: str):
         rate_period=options.rate_period, deferred_to=options.deferred_to, validity=options.validity,
         mclass=options.mclass, encoding=options.encoding, sheet=options.sheet, excel_engine=options.excel_engine,
         ignore_suppression=options.ignore_suppression,
+        cascade=cascade_fields(options.model_dump()) if options.provider == "cascade" else None,
     )
 
 
@@ -264,9 +266,11 @@ def _cursor(cursor: str | None) -> int | None:
 
 
 @router.get("/{campaign_id}", response_model=schemas.CampaignStatus, responses=ERRORS, summary="One campaign")
-def get_campaign(campaign_id: int, _: TokenIdentity = Depends(require("read")), rt: Runtime = Depends(runtime)):
-    try:
-        return _status(rt, campaign_id)
+async def get_campaign(campaign_id: int, _: TokenIdentity = Depends(require("read")), rt: Runtime = Depends(runtime)):
+    from campaigns.services.status import campaign_status
+
+    try:  # two indexed reads, on the loop's own connection (Runtime.loop_uow_factory)
+        return JSONResponse(campaign_status(campaign_id, rt.loop_uow_factory))
     except CampaignNotFound as exc:
         raise _not_found(exc) from None
 
