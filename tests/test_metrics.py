@@ -8,6 +8,7 @@ import os
 from datetime import datetime, timedelta, timezone
 import subprocess
 import sys
+import uuid
 
 import pytest
 from prometheus_client import REGISTRY
@@ -95,6 +96,34 @@ def test_the_aggregates_equal_the_sum_of_every_campaign_status(uow_factory):
         assert (sum(figures["chunks"].values()) if key == "total" else figures["chunks"][key]) == total, key
     assert figures["recipients"]["delivered"] >= 7 and figures["chunks"]["pending"] >= 2
     assert figures["oldest_waiting_chunk_seconds"] >= 300
+
+
+def test_the_other_features_are_counted_from_what_they_store(uow_factory):
+    from campaigns.store.callbacks import CallbackEvent
+    from campaigns.store.drops import Drop
+
+    # Given what the callbacks and the watched bucket stored
+    before = read_aggregates(uow_factory)
+    tag = uuid.uuid4().hex
+    with uow_factory() as uow:
+        uow.session.add_all([
+            CallbackEvent(provider="smsc", kind="status", event_key=f"{tag}-1", payload={}, outcome="applied"),
+            CallbackEvent(provider="smsc", kind="status", event_key=f"{tag}-2", payload={}, outcome="applied"),
+            CallbackEvent(provider="smsc", kind="inbound", event_key=f"{tag}-3", payload={}),
+            Drop(claim_key=tag, location="/in", path="a.csv", identity="1", state="rejected"),
+        ])
+        uow.commit()
+
+    # When the aggregates are read, Then each stored row counts once by kind and result
+    after = read_aggregates(uow_factory)
+
+    def grew(group, key):
+        return after[group].get(key, 0) - before[group].get(key, 0)
+
+    assert grew("callback_events", ("status", "applied")) == 2
+    assert grew("callback_events", ("inbound", "pending")) == 1
+    assert grew("bucket_drops", "rejected") == 1 and grew("bucket_drops", "done") == 0
+    assert set(after["schedule_fires"]) >= {"fired", "skipped"}
 
 
 _RECORD = """

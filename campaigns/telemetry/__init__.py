@@ -2,15 +2,16 @@
 
 Two kinds of figures, chosen so that every number is right however many processes run:
 
-* **Per-process events** (provider calls and their latency, pacing waits, callback events,
-  bucket drops, schedule fires): counters and histograms here, made on first use. With
+* **Per-process events** (provider calls and their latency, pacing waits): counters and
+  histograms here, made on first use. With
   ``PROMETHEUS_MULTIPROC_DIR`` set (read by prometheus_client itself), every process of a
   host writes them to files in that folder and any one of them exposes the sum
   (prometheus_client's multiprocess mode: uvicorn's ``--workers``, Celery's prefork
   children, ``campaigns metrics``). Without it, each process exposes its own.
 * **States and counts** (campaigns by state, chunks, recipients by outcome, the oldest
-  chunk waiting): read from the database at scrape time (``aggregates``), the source of
-  truth, so they agree with ``campaigns status`` and never double up across processes.
+  chunk waiting; callback events, bucket drops and schedule fires, which those features
+  store): read from the database at scrape time (``aggregates``), the source of truth,
+  so they agree with ``campaigns status`` and never double up across processes.
 
 Nothing is built at import time: ``instruments()`` makes the metrics once per process.
 Recording never raises: a metric must not break a campaign.
@@ -36,9 +37,6 @@ class Instruments:
     provider_seconds: Any
     pacing_waits: Any
     pacing_wait_seconds: Any
-    callback_events: Any
-    bucket_drops: Any
-    schedule_fires: Any
 
 
 _lock = threading.Lock()
@@ -63,11 +61,6 @@ def instruments() -> Instruments:
                                      "free slot", ["provider"]),
                 pacing_wait_seconds=Histogram("campaigns_pacing_wait_seconds", "How long a paced add was put off",
                                               ["provider"], buckets=WAIT_BUCKETS),
-                callback_events=Counter("campaigns_callback_events", "Provider callback events by kind and result",
-                                        ["kind", "result"]),
-                bucket_drops=Counter("campaigns_bucket_drops", "Files dropped in the watched bucket by result",
-                                     ["result"]),
-                schedule_fires=Counter("campaigns_schedule_fires", "Schedule fires by result", ["result"]),
             ))
     return _made[0]
 
@@ -95,18 +88,3 @@ def pacing_wait(provider: str, seconds: float) -> None:
         m.pacing_wait_seconds.labels(provider).observe(seconds)
 
     _safely(record)
-
-
-def callback_event(kind: str, result: str) -> None:
-    """One provider callback event (a delivery report, an inbound message…) and its result."""
-    _safely(lambda m: m.callback_events.labels(kind, result).inc())
-
-
-def bucket_drop(result: str) -> None:
-    """One file found in the watched bucket, and what became of it."""
-    _safely(lambda m: m.bucket_drops.labels(result).inc())
-
-
-def schedule_fire(result: str) -> None:
-    """One schedule fired, and what became of it."""
-    _safely(lambda m: m.schedule_fires.labels(result).inc())

@@ -1,5 +1,9 @@
 """States and counts read from the database at scrape time: a prometheus_client collector.
 
+Also what the other features store (callback events, watched-bucket drops, schedule
+fires): counted from their tables, so they are right whichever process received or did
+them, and exposed as counters (they only grow).
+
 Every figure is an aggregate the pipeline already stores (campaign rows and their
 counters, chunk rows): nothing scans recipients, so a scrape costs the same with a
 million recipients as with ten. The recipients' outcomes are the sums over every
@@ -59,13 +63,37 @@ def read_aggregates(uow_factory: Callable[[], UnitOfWork]) -> dict:
     recipients["rejected_by_provider"] = int(sum(row[3] for row in chunk_rows))
     for outcome, key in COUNTER_OUTCOMES.items():
         recipients[outcome] = int(sum(_number((cs or {}).get(key)) for cs in counters))
+        features = _feature_figures(s)
     oldest_at = as_utc(oldest)
     return {
+        **features,
         "campaigns": {state.value: int(by_state.get(state.value, 0)) for state in CampaignState},
         "chunks": {state.value: int(next((row[1] for row in chunk_rows if row[0] == state.value), 0))
                    for state in ChunkState},
         "recipients": recipients,
         "oldest_waiting_chunk_seconds": max((utcnow() - oldest_at).total_seconds(), 0.0) if oldest_at else 0.0,
+    }
+
+
+def _feature_figures(session) -> dict:
+    """What the other features store, counted: callback events by kind and result (the
+    applier's outcome, ``pending`` before it), watched-bucket drops by state, schedule
+    fires by outcome (a misfire row counts the fire times it stands for)."""
+    from campaigns.store.callbacks import CallbackEvent
+    from campaigns.store.drops import Drop
+    from campaigns.store.schedules import ScheduleFire
+
+    e, d, f = CallbackEvent.__table__.c, Drop.__table__.c, ScheduleFire.__table__.c
+    result = func.coalesce(e.outcome, "pending")
+    events = session.execute(select(e.kind, result, func.count()).group_by(e.kind, result)).all()
+    drops = session.execute(select(d.state, func.count()).group_by(d.state)).all()
+    fires = session.execute(select(f.outcome, func.coalesce(func.sum(f.covers), 0)).group_by(f.outcome)).all()
+    from campaigns.store.drops import STATES as DROP_STATES
+
+    return {
+        "callback_events": {(kind, outcome): int(n) for kind, outcome, n in events},
+        "bucket_drops": {**{state: 0 for state in DROP_STATES}, **{state: int(n) for state, n in drops}},
+        "schedule_fires": {"fired": 0, "skipped": 0, **{outcome: int(n) for outcome, n in fires}},
     }
 
 
@@ -79,7 +107,7 @@ class AggregatesCollector:
         return []  # collected at scrape time only: registering must not read the database
 
     def collect(self) -> Iterator:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         figures = read_aggregates(self.uow_factory)
         campaigns = GaugeMetricFamily("campaigns_campaigns", "Campaigns by state", labels=["state"])
@@ -99,6 +127,23 @@ class AggregatesCollector:
         for outcome, n in figures["recipients"].items():
             recipients.add_metric([outcome], n)
         yield recipients
+        events = CounterMetricFamily("campaigns_callback_events", "Provider callback events stored, by kind "
+                                     "(status, inbound, call) and result (applied, unmatched, not final, ignored, "
+                                     "pending)", labels=["kind", "result"])
+        for (kind, result), n in sorted(figures["callback_events"].items()):
+            events.add_metric([kind, result], n)
+        yield events
+        drops = CounterMetricFamily("campaigns_bucket_drops", "Files dropped in the watched bucket, by result "
+                                    "(their state: claimed, created, processed, done, refused, rejected, gone)",
+                                    labels=["result"])
+        for state, n in sorted(figures["bucket_drops"].items()):
+            drops.add_metric([state], n)
+        yield drops
+        fires = CounterMetricFamily("campaigns_schedule_fires", "Schedule fire times, by result (fired, skipped)",
+                                    labels=["result"])
+        for outcome, n in sorted(figures["schedule_fires"].items()):
+            fires.add_metric([outcome], n)
+        yield fires
         yield GaugeMetricFamily("campaigns_oldest_waiting_chunk_age_seconds",
                                 "Age of the oldest chunk waiting to be added (0: none waits)",
                                 value=figures["oldest_waiting_chunk_seconds"])
