@@ -383,3 +383,26 @@ def test_source_headers_are_kept_encrypted_and_sent(uow_factory, engine, cfg, tm
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_lost_fire_step_is_dispatched_again_and_runs_once(uow_factory, engine, cfg, recipients):
+    # Given a fire recorded whose step was lost with its process (never run)
+    sid = add(uow_factory, cfg, recipients)
+    (step,) = fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 0, 1)), real_now=T0)
+    later = lambda seconds: T0 + timedelta(seconds=seconds)  # noqa: E731
+    # When the job looks again within a minute, nothing is re-sent; after it, the step is
+    assert fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 0, 30)), real_now=later(30)) == []
+    assert fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 0, 59)), real_now=later(61)) == [step]
+    # And a step started by a worker that died is re-sent once its claim is stall_seconds old
+    with uow_factory() as uow:
+        uow.session.execute(update(ScheduleFire).where(ScheduleFire.campaign_id == step.campaign_id)
+                            .values(claimed_at=later(61)))
+        uow.commit()
+    assert fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 0, 59)), real_now=later(62)) == []
+    stalled = later(61 + cfg.stall_seconds + 1)
+    assert fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 0, 59)), real_now=stalled) == [step]
+    # Then the run reads its source once, and nothing is re-sent after
+    assert run_fire(step.campaign_id, engine, cfg, workdir=Path(cfg.data_dir) / "spool", now=stalled) == [
+        Next("create", step.campaign_id)]
+    assert fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 0, 59)), real_now=stalled) == []
+    assert [r[2] for r in fired(uow_factory, sid)] == [step.campaign_id]
