@@ -16,6 +16,7 @@ from campaigns.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 5.0  # looks for waiting events this often even when nothing wakes it
+GATHER_SECONDS = 0.05  # lets events gather after a wake-up: one batch of many, not many of one
 
 
 class Applier:
@@ -41,7 +42,8 @@ class Applier:
         from campaigns.services.callbacks import BATCH, apply_pending
 
         while not self._stop.is_set():
-            self._wake.wait(IDLE_SECONDS)
+            if self._wake.wait(IDLE_SECONDS):
+                self._stop.wait(GATHER_SECONDS)
             self._wake.clear()
             try:
                 while not self._stop.is_set() and apply_pending(self._uow_factory, self._settings) >= BATCH:

@@ -20,13 +20,14 @@ For the dashboard and metrics: ``delivery_counts``, ``list_inbound``, ``event_co
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns.callbacks.events import CALL, INBOUND, STATUS, Event
@@ -60,29 +61,50 @@ def store_event(uow_factory: Callable[[], UnitOfWork], event: Event, *, now: dat
 
 
 def store_events(uow_factory: Callable[[], UnitOfWork], events: Sequence[Event], *, now: datetime | None = None) -> list[bool]:
-    """``store_event`` for several events in one transaction (in order); True for each new one."""
-    now = now or utcnow()
-    c = events_t.c
-    new: list[bool] = []
+    """``store_event`` for several events in one transaction and one statement; True for
+    each new one (in order; a key repeated within ``events`` is new at most once)."""
+    if not events:
+        return []
     with uow_factory() as uow:
-        session = uow.session
-        insert = _insert(session)
-        for event in events:
-            inserted = session.execute(
-                insert(events_t)
-                .values(provider=event.provider, kind=event.kind, event_key=event.key, payload=event.payload,
-                        received_at=now, deliveries=1)
-                .on_conflict_do_nothing(index_elements=["provider", "event_key"])
-                .returning(c.id)
-            ).first()
-            if inserted is None:
-                session.execute(
-                    update(events_t)
-                    .where(c.provider == event.provider, c.event_key == event.key)
-                    .values(deliveries=c.deliveries + 1)
-                )
-            new.append(inserted is not None)
+        new = insert_events(uow.session.connection(), events, now=now)
         uow.commit()
+    return new
+
+
+def insert_events(conn: Connection, events: Sequence[Event], *, now: datetime | None = None) -> list[bool]:
+    """Write ``events`` through ``conn`` in its transaction (the caller commits): one
+    statement, in which a redelivery (a key already stored) adds its count to the stored
+    row. Returns True for each new event, in order."""
+    if not events:
+        return []
+    now = now or utcnow()
+    counts: dict[tuple[str, str], int] = {}
+    firsts: dict[tuple[str, str], Event] = {}
+    for event in events:
+        key = (event.provider, event.key)
+        counts[key] = counts.get(key, 0) + 1
+        firsts.setdefault(key, event)
+    postgresql = conn.dialect.name == "postgresql"
+    mark = "%s" if postgresql else "?"
+    stamp = now if postgresql else now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite form
+    params: list = []
+    for key, event in firsts.items():
+        params += [event.provider, event.kind, event.key, json.dumps(event.payload, ensure_ascii=False), stamp,
+                   counts[key]]
+    returned = conn.exec_driver_sql(
+        "INSERT INTO callback_events (provider, kind, event_key, payload, received_at, deliveries) VALUES "
+        + ", ".join([f"({mark}, {mark}, {mark}, {mark}, {mark}, {mark})"] * len(firsts))
+        + " ON CONFLICT (provider, event_key) DO UPDATE SET deliveries = callback_events.deliveries"
+        " + excluded.deliveries RETURNING provider, event_key, deliveries",
+        tuple(params),
+    ).all()
+    # a row whose deliveries equal this batch's count did not exist before it
+    inserted = {(provider, key) for provider, key, deliveries in returned if deliveries == counts[(provider, key)]}
+    new = []
+    for event in events:
+        key = (event.provider, event.key)
+        new.append(key in inserted)
+        inserted.discard(key)
     return new
 
 

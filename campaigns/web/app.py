@@ -57,11 +57,9 @@ def create_app(settings: Settings, *, run_embedded: bool = True) -> FastAPI:
         app.include_router(module.router)
     app.include_router(metrics.router)  # issue 14: /metrics
     app.include_router(dashboard.router())  # issue 14: the dashboard at /
-    from campaigns.web.routes import callbacks, inbound, suppressions  # issue 11
+    from campaigns.web.routes import callbacks  # issue 11: receivers, /v1/inbound, /v1/suppressions
 
-    for module in (callbacks, inbound, suppressions):
-        app.include_router(module.router)
-    callbacks.warn_unconfigured(settings)
+    callbacks.install(app, settings)
     return app
 
 
