@@ -14,7 +14,7 @@ from campaigns.services.callbacks import apply_all, apply_pending, delivery_coun
 from campaigns.services.suppression import suppressed_numbers
 from campaigns.settings import Settings
 from campaigns.store.callbacks import CallbackEvent, Suppression
-from campaigns.store.models import Recipient
+from campaigns.store.models import Campaign, Recipient
 from campaigns.store.uow import UnitOfWork
 from tests.pipeline_data import make_campaign
 
@@ -110,3 +110,38 @@ def test_a_stop_reply_suppresses_and_another_reply_does_not(uow_factory, smsc_ca
     with uow_factory() as uow:
         numbers = suppressed_numbers(uow.session.connection())
     assert int(phones[0]) in numbers and int(phones[2]) in numbers and int(phones[1]) not in numbers
+
+
+class _NoPaging:
+    """A provider whose Message/List must not be read."""
+
+    def message_statuses(self, campaign_id):
+        raise AssertionError("Message/List was paged although callbacks brought every final status")
+
+
+def test_a_campaign_whose_statuses_all_came_by_webhook_needs_no_final_paging(uow_factory):
+    from campaigns.services.follow import fetch_final_statuses
+    from tests.pipeline_data import fast_settings
+
+    # Given a Mobizon campaign the provider reports DONE, each message accepted with its id
+    provider_id = str(uuid.uuid4().int % 10**9)
+    cid = make_campaign(uow_factory, count=5, state="running", provider="mobizon", provider_campaign_id=provider_id)
+    with uow_factory() as uow:
+        recipients = list(uow.session.scalars(select(Recipient).where(Recipient.campaign_id == cid)))
+        for r in recipients:
+            r.message_id, r.provider_code = f"{provider_id}-{r.row_number}", 0
+        uow.session.get(Campaign, cid).provider_status = "DONE"
+        uow.commit()
+        messages = [r.message_id for r in recipients]
+    # and every final status arrived by webhook
+    store_events(uow_factory, [
+        Event("mobizon", "status", f"e-{m}", {"eventId": f"e-{m}", "campaignId": provider_id, "messageId": m,
+                                             "status": "DELIVRD", "statusUpdateTs": "1764800000"})
+        for m in messages
+    ])
+    apply_all(uow_factory, SETTINGS)
+    # When the final statuses step runs, then the campaign is done without paging
+    assert fetch_final_statuses(cid, uow_factory, _NoPaging(), fast_settings()) == []
+    from campaigns.services.status import campaign_status
+
+    assert campaign_status(cid, uow_factory)["state"] == "done"

@@ -312,6 +312,24 @@ def delivery_counts(session, campaign_id: int) -> dict[str, int]:
     return counts
 
 
+def all_final(uow_factory: Callable[[], UnitOfWork], campaign_id: int) -> bool:
+    """True when every message the provider accepted for the campaign has its final status
+    already (from callbacks): at least one message, none without a final status, and no
+    accepted recipient whose message id was never learnt (a status could not name it)."""
+    from campaigns.store.keys import valid_of_campaign
+
+    r = recipients_t.c
+    with uow_factory() as uow:
+        row = uow.session.execute(
+            select(
+                func.count(r.message_id).label("messages"),
+                func.count(r.final_status).label("final"),
+                func.count().filter(r.message_id.is_(None), r.provider_code == 0).label("unnamed"),
+            ).where(valid_of_campaign(r.id, campaign_id), r.campaign_id == campaign_id)
+        ).one()
+    return row.messages > 0 and row.final >= row.messages and row.unnamed == 0
+
+
 def campaign_delivery(uow_factory: Callable[[], UnitOfWork], campaign_id: int) -> dict[str, int]:
     """``delivery_counts`` in a unit of work of its own; raises CampaignNotFound."""
     with uow_factory() as uow:

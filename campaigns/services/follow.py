@@ -189,6 +189,15 @@ def fetch_final_statuses(
             return wait_for_retry(uow.session, campaign_id, [S.RUNNING], "final_statuses", start)
         uow.commit()
     mine = [c.claimed_at == start]
+    from campaigns.services.callbacks import all_final
+
+    if all_final(uow_factory, campaign_id):
+        # callbacks brought every message's final status (issue 11): no Message/List paging
+        with uow_factory() as uow:
+            move_campaign(uow.session, campaign_id, [S.RUNNING], S.DONE, now or utcnow(), where=mine,
+                          claimed_at=None, retry_at=None, retries=0, error=None)
+            uow.commit()
+        return []
 
     try:
         batch: list[MessageStatus] = []
