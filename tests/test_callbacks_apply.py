@@ -3,6 +3,7 @@ statuses never backwards, replies matched and stop words suppressing, delivery c
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -145,3 +146,29 @@ def test_a_campaign_whose_statuses_all_came_by_webhook_needs_no_final_paging(uow
     from campaigns.services.status import campaign_status
 
     assert campaign_status(cid, uow_factory)["state"] == "done"
+
+
+def test_the_cli_shows_replies_and_unmatched_events(sqlite_url):
+    from typer.testing import CliRunner
+
+    from campaigns.cli import _register, app
+    from campaigns.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    factory = lambda: UnitOfWork(engine)  # noqa: E731
+    store_events(factory, [
+        Event("smsc", "status", "s:c99.x-0:77010000001:1:", {"id": "c99.x-0", "phone": "77010000001", "status": "1"}),
+        Event("smsc", "inbound", "i:5", {"id": "5", "phone": "77010000002", "mes": "Когда доставка?"}),
+    ])
+    apply_all(factory, SETTINGS)
+    engine.dispose()
+    _register()
+    env = {"CAMPAIGNS_DATABASE_URL": sqlite_url, "COLUMNS": "200"}
+    runner = CliRunner()
+    unmatched = runner.invoke(app, ["callbacks", "--unmatched", "--json"], env=env)
+    assert [(e["kind"], e["outcome"]) for e in json.loads(unmatched.stdout)] == [("inbound", "unmatched"),
+                                                                                  ("status", "unmatched")]
+    inbox = runner.invoke(app, ["inbox"], env=env)
+    assert inbox.exit_code == 0 and "Когда доставка?" in inbox.stdout
+    table = runner.invoke(app, ["callbacks"], env=env)
+    assert "unmatched 2" in table.stdout
