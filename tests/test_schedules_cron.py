@@ -108,3 +108,41 @@ def test_moments_without_an_offset_are_local_to_the_zone():
     assert parse_moment("2027-01-04T10:00+00:00", zone("Asia/Almaty"), "--start") == utc(2027, 1, 4, 10)
     with pytest.raises(ScheduleInputError, match="--start must be an ISO 8601 time"):
         parse_moment("next monday", zone("UTC"), "--start")
+
+
+def _brute_force(expr: str, tz_name: str, start: datetime, end: datetime) -> list[datetime]:
+    """Every fire time in [start, end] found the slow way: each local wall-clock minute of the
+    period that matches ``expr`` is placed with fold=0; an instant found twice counts once."""
+    from croniter import croniter
+
+    tz = zone(tz_name)
+    wall = (start.astimezone(tz) - timedelta(hours=3)).replace(tzinfo=None, second=0, microsecond=0)
+    stop = (end.astimezone(tz) + timedelta(hours=3)).replace(tzinfo=None)
+    found = set()
+    while wall <= stop:
+        if croniter.match(expr, wall):
+            instant = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+            if start <= instant <= end:
+                found.add(instant)
+        wall += timedelta(minutes=1)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("tz_name, day", [
+    ("Europe/Berlin", utc(2026, 3, 29)), ("Europe/Berlin", utc(2026, 10, 25)),
+    ("America/New_York", utc(2026, 3, 8, 5)), ("America/New_York", utc(2026, 11, 1, 4)),
+    ("Australia/Lord_Howe", utc(2026, 4, 4, 12)), ("Australia/Lord_Howe", utc(2026, 10, 3, 12)),  # 30-minute shifts
+])
+@pytest.mark.parametrize("expr", ["30 2 * * *", "0 * * * *", "*/15 1-3 * * *", "45 1 * * SUN", "10,40 0-4 * * *"])
+def test_iteration_agrees_with_a_minute_by_minute_search_across_transitions(tz_name, day, expr):
+    start, end = day - timedelta(hours=6), day + timedelta(hours=12)
+    truth = _brute_force(expr, tz_name, start, end)
+    assert truth == sorted(set(truth))
+    for minutes in range(0, 18 * 60, 23):  # from many moments across the transition
+        moment = start + timedelta(minutes=minutes, seconds=11)
+        expected = [t for t in truth if t > moment][:3]
+        got = [t for t in upcoming(expr, zone(tz_name), moment, 3) if t <= end]
+        assert got == expected, (moment, got, expected)
+        before = [t for t in truth if t <= moment]
+        if before:
+            assert last_fire_at_or_before(expr, zone(tz_name), moment) == before[-1], moment

@@ -19,9 +19,15 @@ from croniter.croniter import CroniterError
 
 UTC = timezone.utc
 NICKNAMES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-# How far before a moment the walk starts in wall-clock time: more than any DST or zone
-# shift, so a time shifted forward past the moment is not missed.
-_LOOKBACK = timedelta(hours=26)
+# A clock change (DST, a zone's new offset) is looked for this far before a moment: wider
+# than any such change, so the walk through wall-clock times can start just early (after a
+# spring-forward) or late (after a fall-back) enough, and only then.
+_WINDOW = timedelta(hours=3)
+
+
+def _offset_change(tz: ZoneInfo, at: datetime) -> timedelta:
+    """How much the zone's UTC offset grew in the _WINDOW before ``at`` (negative: it shrank)."""
+    return at.astimezone(tz).utcoffset() - (at - _WINDOW).astimezone(tz).utcoffset()
 
 
 class ScheduleInputError(ValueError):
@@ -64,7 +70,10 @@ def fire_times(expr: str, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
     """The fire times strictly after the aware moment ``after``, in order, as aware UTC
     datetimes, without end. ``expr`` must have passed ``check_cron``."""
     after = after.astimezone(UTC)
-    wall = after.astimezone(tz).replace(tzinfo=None) - _LOOKBACK
+    wall = after.astimezone(tz).replace(tzinfo=None)
+    # just after a spring-forward, wall times inside the gap (before ``after``'s own wall
+    # time) are placed after ``after``: start the walk before the gap
+    wall -= max(_offset_change(tz, after), timedelta(0))
     walk = croniter(expr, wall)
     last = after
     while True:
@@ -112,7 +121,10 @@ def local_iso(instant: datetime, tz: ZoneInfo) -> str:
 def last_fire_at_or_before(expr: str, tz: ZoneInfo, at: datetime) -> datetime:
     """The latest fire time not later than the aware moment ``at`` (UTC)."""
     at = at.astimezone(UTC)
-    wall = at.astimezone(tz).replace(tzinfo=None) + _LOOKBACK
+    wall = at.astimezone(tz).replace(tzinfo=None)
+    # just after a fall-back, wall times after ``at``'s own (their first occurrence) are
+    # placed before ``at``: start the walk after the repeated hour
+    wall += max(-_offset_change(tz, at), timedelta(0)) + timedelta(microseconds=1)
     walk = croniter(expr, wall)
     while True:
         instant = walk.get_prev(datetime).replace(tzinfo=tz, fold=0).astimezone(UTC)
