@@ -142,6 +142,7 @@ def campaign_view(campaign_id: int, uow_factory: Callable[[], UnitOfWork]) -> di
         "deliver_percent": _percent(m["delivered"], m["total"] or r["added"]),
         "can_cancel": state not in FINISHED,
         "can_resume": state in ("paused", "queued", "creating", "adding", "launching"),
+        "can_approve": state == "awaiting_approval",
         "finished": state in FINISHED,
     }
 

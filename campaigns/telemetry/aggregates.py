@@ -58,12 +58,12 @@ def read_aggregates(uow_factory: Callable[[], UnitOfWork]) -> dict:
             .select_from(Chunk.__table__.join(Campaign.__table__, c.id == ch.campaign_id))
             .where(ch.state == ChunkState.PENDING.value, c.state.in_(WAITING_STATES))
         )
+        features = _feature_figures(s)
     recipients = {col: int(v) for col, v in zip(RECIPIENT_COLUMNS, sums)}
     recipients["added"] = int(sum(row[2] for row in chunk_rows))
     recipients["rejected_by_provider"] = int(sum(row[3] for row in chunk_rows))
     for outcome, key in COUNTER_OUTCOMES.items():
         recipients[outcome] = int(sum(_number((cs or {}).get(key)) for cs in counters))
-        features = _feature_figures(s)
     oldest_at = as_utc(oldest)
     return {
         **features,
