@@ -1,11 +1,14 @@
-"""Pacing benchmark: an SMSC campaign run by four worker processes at a target rate, and
-Celery's own per-task ``rate_limit`` at the same rate with the same four workers.
+"""Pacing benchmark: an SMSC campaign and a cascade-gateway campaign run by four worker
+processes at a target rate, and Celery's own per-task ``rate_limit`` at the same rate with
+the same four workers.
 
 For each target (default 600/60 and 6000/60):
 
   1. the pipeline: four `campaigns worker --concurrency 1` processes and `campaigns beat`
      on Redis and PostgreSQL, one SMSC campaign of rate × seconds recipients submitted with
      --rate-limit/--rate-period, sent by the workers through the shared Redis limiter;
+  1b. the same for the cascade gateway (seed 001): one campaign on Viber then SMS, sent
+     message by message through the JSON interface to the project's gateway simulator;
   2. Celery alone: four Celery worker processes (prefork, concurrency 1) of a one-task app
      whose task sends one packet of 10 to the simulator, ``rate_limit`` set to the target
      in packets a second; rate × seconds / 10 tasks queued at once.
@@ -16,7 +19,7 @@ the time from the first message to the last), the busiest second (any one-second
 and the busiest calendar second), and recipients sent twice. Targets: within 2 % of the
 target rate, no second above target + 10, nobody twice.
 
-    .venv/bin/python bench/pacing.py [--seconds 30] [--targets 600/60,6000/60]
+    .venv/bin/python bench/pacing.py [--seconds 30] [--targets 600/60,6000/60] [--providers smsc,cascade]
 
 Needs PostgreSQL and Redis as the tests do (scripts/services.sh). Prints its figures.
 """
@@ -36,6 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from campaigns.simulator.cascade import create_cascade_app  # noqa: E402
+from campaigns.simulator.cascade_gateway import CascadeConfig, CascadeGateway  # noqa: E402
 from campaigns.simulator.server import SimulatorServer  # noqa: E402
 from campaigns.simulator.smsc import SmscConfig, SmscSimulator, create_smsc_app  # noqa: E402
 from campaigns.store.engine import upgrade  # noqa: E402
@@ -96,26 +101,34 @@ def flush(broker: str) -> None:
 
 
 # -- 1. the pipeline -----------------------------------------------------------------------
-def run_pipeline(limit: int, period: int, count: int, broker: str, workdir: Path) -> Figures:
-    sim = SmscSimulator(SmscConfig(login=LOGIN, password=PASSWORD))
+def run_pipeline(limit: int, period: int, count: int, broker: str, workdir: Path, provider: str = "smsc") -> Figures:
     db = services.create_pg_database()
     upgrade(db)
     flush(broker)
-    server = SimulatorServer(create_smsc_app(sim))
-    server.start()
-    env = clean_env(
-        CAMPAIGNS_DATABASE_URL=db, CAMPAIGNS_BROKER_URL=broker, SMSC_LOGIN=LOGIN, SMSC_PASSWORD=PASSWORD,
-        SMSC_API_URL=server.base_url, CAMPAIGNS_POLL_SECONDS="1", CAMPAIGNS_STALL_SECONDS="30",
-    )
-    cluster = Cluster(env, workdir / f"pipeline-{limit}-{period}")
+    common = dict(CAMPAIGNS_DATABASE_URL=db, CAMPAIGNS_BROKER_URL=broker, CAMPAIGNS_POLL_SECONDS="1",
+                  CAMPAIGNS_STALL_SECONDS="30")
+    if provider == "cascade":
+        # every fifth phone has no Viber: it gets its message as an SMS
+        sim = CascadeGateway(CascadeConfig(login=LOGIN, password=PASSWORD, no_viber_endings=("0", "5")))
+        server = SimulatorServer(create_cascade_app(sim))
+        server.start()
+        env = clean_env(**common, CASCADE_API_URL=server.base_url, CASCADE_LOGIN=LOGIN, CASCADE_PASSWORD=PASSWORD)
+        options = ("--provider", "cascade", "--channels", "viber,sms")
+    else:
+        sim = SmscSimulator(SmscConfig(login=LOGIN, password=PASSWORD))
+        server = SimulatorServer(create_smsc_app(sim))
+        server.start()
+        env = clean_env(**common, SMSC_LOGIN=LOGIN, SMSC_PASSWORD=PASSWORD, SMSC_API_URL=server.base_url)
+        options = ("--provider", "smsc")
+    cluster = Cluster(env, workdir / f"pipeline-{provider}-{limit}-{period}")
     try:
         cluster.start(workers=WORKERS, concurrency=1)
         source = workdir / f"recipients-{limit}.csv"
         source.write_text("phone\n" + "".join(f"7701{i:07d}\n" for i in range(count)), encoding="utf-8")
-        submit(env, source, "--text", "Pacing bench", "--provider", "smsc", "--country", "KZ",
+        submit(env, source, "--text", "Pacing bench", *options, "--country", "KZ",
                "--rate-limit", str(limit), "--rate-period", str(period))
         wait_for_messages(sim, count, timeout=count / (limit / period) * 2 + 60)
-        return measure("pipeline (shared Redis limiter)", sim)
+        return measure(f"{provider} pipeline (shared Redis limiter)", sim)
     finally:
         cluster.stop()
         server.stop()
@@ -191,6 +204,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each paced run at its target")
     parser.add_argument("--targets", default="600/60,6000/60", help="limit/period pairs, comma separated")
+    parser.add_argument("--providers", default="smsc,cascade", help="providers run through the pipeline, comma separated")
+    parser.add_argument("--no-celery", action="store_true", help="skip the Celery rate_limit comparison")
     args = parser.parse_args()
     broker = services.redis_url().rsplit("/", 1)[0] + f"/{REDIS_DB}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,14 +216,19 @@ def main() -> None:
             print(f"target {limit}/{period} = {per_second:g} messages/s; {count} recipients; {WORKERS} worker processes")
             print(f"  {'':<34} {'achieved':>11} {'vs target':>9}   {'busiest second':>15}   {'twice':>6}   {'messages':>6}")
             print(f"  {'':<34} {'':>11} {'':>9}   {'window':>6} {'calendar':>8}")
-            ours = run_pipeline(limit, period, count, broker, Path(tmp))
-            print(ours.line(per_second), flush=True)
-            theirs = run_celery(limit, period, count, broker)
-            print(theirs.line(per_second), flush=True)
-            verdict = (abs(ours.rate / per_second - 1) <= 0.02 and ours.busiest_window <= per_second + 10
-                       and ours.twice == 0)
-            print(f"  pipeline within 2% of the target, no second above target + 10, nobody twice: "
-                  f"{'yes' if verdict else 'NO'}\n", flush=True)
+            verdicts = []
+            for provider in args.providers.split(","):
+                ours = run_pipeline(limit, period, count, broker, Path(tmp), provider.strip())
+                print(ours.line(per_second), flush=True)
+                verdicts.append((provider, abs(ours.rate / per_second - 1) <= 0.02
+                                 and ours.busiest_window <= per_second + 10 and ours.twice == 0))
+            if not args.no_celery:
+                theirs = run_celery(limit, period, count, broker)
+                print(theirs.line(per_second), flush=True)
+            for provider, verdict in verdicts:
+                print(f"  {provider} pipeline within 2% of the target, no second above target + 10, nobody twice: "
+                      f"{'yes' if verdict else 'NO'}", flush=True)
+            print(flush=True)
 
 
 if __name__ == "__main__":
