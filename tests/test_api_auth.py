@@ -41,6 +41,12 @@ ROUTES = [
     ("GET", "/v1/schedules/1/next", "read"),
     ("GET", "/v1/schedules/1/runs", "read"),
     ("POST", "/v1/campaigns/1/approve", "submit"),
+    # replies and opt-outs (issue 11)
+    ("GET", "/v1/inbound", "read"),
+    ("GET", "/v1/suppressions", "read"),
+    ("POST", "/v1/suppressions", "submit"),
+    ("GET", "/v1/suppressions/77010000009", "read"),
+    ("DELETE", "/v1/suppressions/77010000009", "submit"),
 ]
 SCOPES = ("read", "submit", "admin")
 
@@ -83,10 +89,11 @@ def test_the_openapi_document_lists_every_route_and_each_refuses_no_token(server
     doc = httpx.get(srv.url + "/openapi.json").json()
     listed = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops if p.startswith("/v1")}
     expected = {(m, re.sub(r"/1(/|$)", r"/{schedule_id}\1" if p.startswith("/v1/schedules") else r"/{campaign_id}\1",
-                           p).replace("someone", "{name}")) for m, p, _ in ROUTES}
+                           p).replace("someone", "{name}").replace("77010000009", "{phone}")) for m, p, _ in ROUTES}
     assert listed == expected
     for method, path in listed:
-        concrete = path.replace("{campaign_id}", "1").replace("{schedule_id}", "1").replace("{name}", "x")
+        concrete = path.replace("{campaign_id}", "1").replace("{schedule_id}", "1").replace("{name}", "x") \
+            .replace("{phone}", "77010000009")
         assert _call(srv, method, concrete, {}).status_code == 401, (method, path)
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert httpx.get(srv.url + "/docs").status_code == 200
