@@ -140,3 +140,30 @@ def test_the_cli_manages_the_list_and_validate_honours_it(sqlite_url, tmp_path):
     assert run("suppress", "remove", "77017770001").exit_code == 1
     imported = run("suppress", "import", str(out), "--json")
     assert json.loads(imported.stdout) == {"added": 1, "already": 0, "skipped": 1}  # the header row
+
+
+def test_the_http_api_manages_the_list(sqlite_url, tmp_path):
+    import httpx
+
+    from campaigns.services.tokens import create_token
+    from tests.callback_server import AppServer
+
+    with AppServer(Settings(database_url=sqlite_url, data_dir=str(tmp_path / "d"))) as server:
+        token, _ = create_token("writer", "submit", server.runtime.uow_factory)
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as api:
+            made = api.post("/v1/suppressions", json={"phone": "8 701 555 00 01", "country": "KZ", "reason": "call"})
+            assert made.status_code == 201 and made.json()["phone"] == "77015550001"
+            assert api.post("/v1/suppressions", json={"phone": "+77015550001"}).status_code == 200
+            bad = api.post("/v1/suppressions", json={"phone": "hello"})
+            assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+            for i in range(2, 5):
+                api.post("/v1/suppressions", json={"phone": f"+7701555000{i}"})
+            first = api.get("/v1/suppressions", params={"limit": 3}).json()
+            second = api.get("/v1/suppressions", params={"limit": 3, "after": first["next_cursor"]}).json()
+            assert [e["phone"] for e in first["items"] + second["items"]] == [f"7701555000{i}" for i in range(1, 5)]
+            assert second["next_cursor"] is None
+            assert api.get("/v1/suppressions/+77015550001").json()["reason"] == "call"
+            assert api.delete("/v1/suppressions/77015550001").status_code == 204
+            assert api.delete("/v1/suppressions/77015550001").status_code == 404
+            assert api.get("/v1/suppressions/77015550001").status_code == 404
+            assert api.get("/v1/inbound").json() == {"items": [], "next_cursor": None}
