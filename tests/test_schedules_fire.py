@@ -17,6 +17,7 @@ from campaigns.schedules.fire import fire_due_schedules, fire_schedule, run_fire
 from campaigns.schedules.manage import (
     ScheduleSpec,
     add_schedule,
+    delete_schedule,
     edit_schedule,
     get_schedule,
     list_schedules,
@@ -260,6 +261,13 @@ def test_approval_approve_cancel_and_timeout(uow_factory, engine, cfg, recipient
     assert status["state"] == "cancelled" and status["error"] == "not approved within 1 h (--approval-timeout)"
     with pytest.raises(CannotApprove, match="is cancelled \\(not approved within 1 h"):
         approve_campaign(c, uow_factory)
+    # deleting the schedule drops a run still waiting, and keeps the others as they are
+    d = fire_due_schedules(uow_factory, cfg, clock=at(utc(2027, 1, 4, 10, 3, 1)), real_now=T0)[0].campaign_id
+    run_steps([Next("fire", d)], engine, cfg)
+    delete_schedule(sid, uow_factory, now=T0)
+    assert campaign_status(d, uow_factory)["error"] == "its schedule 'weekly' was deleted before it was approved"
+    assert [campaign_status(i, uow_factory)["state"] for i in (a, b, c, d)] == ["queued", "cancelled", "cancelled",
+                                                                               "cancelled"]
 
 
 class _Hostile(BaseHTTPRequestHandler):

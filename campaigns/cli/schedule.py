@@ -307,6 +307,14 @@ def register(app: typer.Typer) -> None:
         sender: Optional[str] = typer.Option(None, "--from", help="Sender signature."),
         provider: Optional[str] = typer.Option(None, "--provider", help="mobizon, smsc, or sandbox."),
         country: Optional[str] = typer.Option(None, "--country", callback=country_option, help="Default country."),
+        placeholders: Optional[str] = typer.Option(None, "--placeholders", help="keep, strip or reject."),
+        rate_limit: Optional[int] = typer.Option(None, "--rate-limit", min=1, help="Messages per --rate-period."),
+        rate_period: Optional[int] = typer.Option(None, "--rate-period", help="Seconds."),
+        validity: Optional[int] = typer.Option(None, "--validity", help="Minutes a message may wait (60-1440)."),
+        mclass: Optional[int] = typer.Option(None, "--mclass", min=0, max=1, help="0 flash, 1 inbox."),
+        encoding: Optional[str] = typer.Option(None, "--encoding", callback=encoding_option,
+                                               help="Text encoding of a CSV."),
+        sheet: Optional[str] = typer.Option(None, "--sheet", help="Sheet name or 1-based position."),
         start: Optional[str] = typer.Option(None, "--start", help="ISO time before which it does not fire."),
         end: Optional[str] = typer.Option(None, "--end", help="ISO time after which it does not fire."),
         misfire: Optional[str] = typer.Option(None, "--misfire", help="skip or once."),
@@ -341,7 +349,9 @@ def register(app: typer.Typer) -> None:
                     changes["start"] = first
                 if last is not None:
                     changes["end"] = last
-                options = _options(sender=sender, provider=provider, country=country)
+                options = _options(sender=sender, provider=provider, country=country, placeholders=placeholders,
+                                   rate_limit=rate_limit, rate_period=rate_period, validity=validity, mclass=mclass,
+                                   encoding=encoding, sheet=sheet)
                 if options:
                     changes["options"] = options
                 if source_header or no_source_headers:

@@ -189,20 +189,26 @@ def set_paused(schedule_id: int, paused: bool, uow_factory: Callable[[], UnitOfW
 
 
 def delete_schedule(schedule_id: int, uow_factory: Callable[[], UnitOfWork], *, now: datetime) -> None:
-    """Delete the schedule and its record of fires; its campaigns stay (a run whose source
-    was still being read is failed with the reason). Raises ScheduleNotFound."""
+    """Delete the schedule and its record of fires; its campaigns stay, except that a run
+    whose source was still being read is failed and one awaiting approval is cancelled,
+    each with the reason. Raises ScheduleNotFound."""
     from campaigns.domain import CampaignState as S
     from campaigns.services.moves import move_campaign
 
     with uow_factory() as uow:
         row = _get(uow.session, schedule_id)
-        drafts = uow.session.scalars(
-            select(ScheduleFire.campaign_id).join(Campaign, Campaign.id == ScheduleFire.campaign_id)
-            .where(ScheduleFire.schedule_id == schedule_id, Campaign.state == S.DRAFT.value)
+        waiting = uow.session.execute(
+            select(ScheduleFire.campaign_id, Campaign.state).join(Campaign, Campaign.id == ScheduleFire.campaign_id)
+            .where(ScheduleFire.schedule_id == schedule_id,
+                   Campaign.state.in_([S.DRAFT.value, S.AWAITING_APPROVAL.value]))
         ).all()
-        for campaign_id in drafts:
-            move_campaign(uow.session, campaign_id, [S.DRAFT], S.FAILED, now,
-                          error=f"its schedule {row.name!r} was deleted before its source was read")
+        for campaign_id, state in waiting:
+            if state == S.DRAFT.value:
+                move_campaign(uow.session, campaign_id, [S.DRAFT], S.FAILED, now,
+                              error=f"its schedule {row.name!r} was deleted before its source was read")
+            else:
+                move_campaign(uow.session, campaign_id, [S.AWAITING_APPROVAL], S.CANCELLED, now,
+                              error=f"its schedule {row.name!r} was deleted before it was approved")
         uow.session.execute(delete(ScheduleFire).where(ScheduleFire.schedule_id == schedule_id))
         uow.session.delete(row)
         uow.commit()
