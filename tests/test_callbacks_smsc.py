@@ -231,3 +231,38 @@ def test_the_applier_thread_applies_without_help(server, campaign):
     while final(campaign, 2) is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert final(campaign, 2) == "UNDELIV"
+
+
+KINDS = {
+    "status": {"id": REQUEST, "phone": "77011234567", "status": "1", "ts": "1764800000", "sender": "Магазин"},
+    "inbound": {"id": "900002", "phone": "77017654321", "mes": "Спасибо, получил", "to": "79001234567"},
+    "call": {"waitcall": "1", "phone": "77017654321", "ts": "1764800000"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("charset", ["utf-8", "koi8-r", "windows-1251"])
+@pytest.mark.parametrize("fmt", [None, "3", "2"])
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "crc32"])
+def test_every_kind_in_every_charset_format_and_hash_is_read(kind, charset, fmt, algorithm):
+    # Given a call of each kind encoded and signed as SMSC would for that handler URL
+    effective = "windows-1251" if fmt and charset == "koi8-r" else charset
+    codec = {"windows-1251": "cp1251", "koi8-r": "koi8_r"}.get(effective, effective)
+    fields = dict(KINDS[kind])
+    fields[algorithm] = signature(kind, fields, SECRET, algorithm, codec)
+    if fmt == "3":
+        body = json.dumps(fields, ensure_ascii=False).encode(codec)
+    elif fmt == "2":
+        body = ("<data>" + "".join(f"<{k}>{v}</{k}>" for k, v in fields.items()) + "</data>").encode(codec)
+    else:
+        body = urlencode(fields, encoding=codec).encode()
+    query = {"charset": charset, **({"fmt": fmt} if fmt else {})}
+    # When it is read, then it is that kind with its text intact and no signature kept
+    event = read_smsc(body, query, secret=SECRET)
+    assert event.kind == kind
+    assert event.payload == {k: v for k, v in KINDS[kind].items()}
+    # and the same body with one byte of a signed field changed is refused
+    tampered = body.replace(b"77017654321", b"77017654320").replace(b"77011234567", b"77011234560")
+    with pytest.raises(CallbackRefused) as refused:
+        read_smsc(tampered, query, secret=SECRET)
+    assert refused.value.status == 403

@@ -371,6 +371,9 @@ def register(app: typer.Typer) -> None:
             _print_json(status)
         else:
             _console().print(status_table(status))
+            delivery = status.get("delivery") or {}
+            if any(delivery.values()):
+                _console().print("delivery: " + ", ".join(f"{name} {number:,}" for name, number in delivery.items()))
 
     @app.command("list")
     def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print a JSON list of status objects.")) -> None:

@@ -104,8 +104,13 @@ def install(app, settings) -> None:
     and with the dashboard's and the API's ahead of them matching took ~0.4 ms of a
     callback's ~1 ms), ``/v1/inbound`` and ``/v1/suppressions`` to ``app``, and say at
     start-up which receivers refuse everything for want of a secret."""
+    from campaigns.redact import register_secret
     from campaigns.web.routes import inbound, suppressions
 
+    # SMSC's handler URL carries the secret (?md5=<secret>): an access log line must not
+    for secret in (settings.smsc_callback_secret, settings.mobizon_webhook_secret):
+        if secret:
+            register_secret(secret)
     before = len(app.router.routes)
     app.include_router(router)
     mine = app.router.routes[before:]
