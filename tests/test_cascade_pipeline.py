@@ -153,3 +153,16 @@ def test_bad_channel_options_are_refused_before_the_file_is_read(cascade, proble
     with pytest.raises(InvalidCampaign) as caught:
         submit_campaign(tmp_path / "missing.csv", cascade_request(cascade=cascade), settings, sqlite_engine)
     assert any(problem in p for p in caught.value.problems), caught.value.problems
+
+
+def test_a_bucket_manifest_carries_the_channel_fields():
+    import json
+
+    from campaigns.intake.manifest import ManifestError, drop_settings
+
+    manifest = {"text": "Hi {name}", "provider": "cascade", "channels": "viber,sms", "sms_text": "S {name}",
+                "viber_read_final": True}
+    settings = drop_settings({"file": {"path": "in/spring.json", "text": json.dumps(manifest)}}, "in/spring.csv")
+    assert settings.request.cascade == {"channels": "viber,sms", "sms_text": "S {name}", "viber_read_final": True}
+    with pytest.raises(ManifestError, match="cascade"):
+        drop_settings({"file": {"path": "in/x.json", "text": json.dumps({"text": "Hi", "channels": "sms"})}}, "in/x.csv")

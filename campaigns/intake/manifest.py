@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from campaigns.providers.cascade.options import cascade_fields
 from campaigns.services.submit import SubmitRequest
 from campaigns.web.schemas import CampaignOptions
 
@@ -71,6 +72,8 @@ def drop_settings(manifests: dict, file_path: str) -> DropSettings:
         country=options.country, placeholders=options.placeholders, rate_limit=options.rate_limit,
         rate_period=options.rate_period, deferred_to=options.deferred_to, validity=options.validity,
         mclass=options.mclass, encoding=options.encoding, sheet=options.sheet, excel_engine=options.excel_engine,
+        # the cascade gateway's channel options (issue 15), named as the API's fields
+        cascade=cascade_fields(options.model_dump()) if options.provider == "cascade" else None,
     )
     return DropSettings(request=request, allow_repeat=options.allow_repeat)
 

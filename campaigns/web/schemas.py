@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_JSON_RECIPIENTS = 100_000
 Cell = Union[str, int, float, bool, None]
@@ -81,6 +81,15 @@ class CampaignOptions(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: Optional[str]) -> Optional[str]:
         return value if value is None or value.strip() else None
+
+    @model_validator(mode="after")
+    def _cascade_only(self):
+        from campaigns.providers.cascade.options import FIELDS
+
+        given = [name for name in FIELDS if getattr(self, name, None) is not None]
+        if given and self.provider != "cascade":
+            raise ValueError(f"{', '.join(given)} apply to provider 'cascade' only")
+        return self
 
 
 class CampaignJson(CampaignOptions):
