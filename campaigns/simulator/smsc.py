@@ -19,6 +19,11 @@ What it enforces (PROVIDERS.md, seed 003):
 - statuses: -1 waiting when sent, 0 at the operator after half of ``delivery_seconds``,
   then 1 delivered (20 for numbers in ``fail_delivery``); -3 for an unknown (id, phone).
 
+Callbacks (seed 004): a ``campaigns.simulator.smsc_callbacks.CallbackPoster`` started on
+the simulator posts each status a message reaches, and incoming SMS (``POST /_sim/inbound``),
+signed, to the client's handler, retrying as SMSC does; ``state()`` shows its counts and
+the messages' statuses (``final_statuses``).
+
 Faults (``campaigns.simulator.faults.FaultRule``, methods "send", "status", "get",
 "balance"): ``http_error``, ``hang``, ``malformed``, ``drop`` before the work, ``lost``
 after it (the message is sent, the client sees a 502 or a dropped connection), ``code``
