@@ -121,3 +121,9 @@ def test_without_a_secret_the_webhook_is_refused(sqlite_url, tmp_path):
         assert post(srv, event()).status_code == 403
     with AppServer(Settings(database_url=sqlite_url, data_dir=str(tmp_path / "d"), mobizon_webhook_insecure=True)) as srv:
         assert post(srv, {k: v for k, v in event().items() if k != "sign"}).status_code == 200
+
+
+def test_a_nul_character_is_refused(server, uow_factory):
+    body = event("e-\u0000")
+    assert post(server, body).status_code == 400
+    assert stored(uow_factory) == []

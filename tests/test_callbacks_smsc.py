@@ -266,3 +266,10 @@ def test_every_kind_in_every_charset_format_and_hash_is_read(kind, charset, fmt,
     with pytest.raises(CallbackRefused) as refused:
         read_smsc(tampered, query, secret=SECRET)
     assert refused.value.status == 403
+
+
+def test_a_nul_character_is_refused(server, campaign):
+    fields = status_fields()
+    assert post(server, form(fields).replace(b"id=c1", b"id=%00c1")).status_code == 400
+    assert post(server, b'{"id": "c1\\u0000", "phone": "1", "status": "1", "md5": "x"}', fmt="3").status_code == 400
+    assert events(campaign) == []

@@ -35,6 +35,8 @@ def read_mobizon(body: bytes, *, secret: str | None, insecure: bool = False) -> 
         raise CallbackRefused(413, f"the body is larger than {MAX_BODY:,} bytes")
     if not secret and not insecure:
         raise CallbackRefused(403, "Mobizon webhooks are refused: MOBIZON_WEBHOOK_SECRET is not set")
+    if b"\\u0000" in body or b"\x00" in body:  # no text column can hold one; no webhook field has one
+        raise CallbackRefused(400, "the body holds a NUL character")
     try:
         event = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -144,6 +144,8 @@ def _digits(text: str) -> str:
 
 
 def _put(fields: dict[str, str], name: str, value: str) -> None:
+    if "\x00" in name or "\x00" in value:  # no text column can hold it; no SMSC field has one
+        raise CallbackRefused(400, "the body holds a NUL character")
     if name in fields:
         raise CallbackRefused(400, f"the field {name[:40]!r} is repeated")
     if len(value) > _MAX_FIELD:
