@@ -191,7 +191,7 @@ def test_the_xml_answers_of_the_document_read_like_the_json_ones():
     [
         ("Попытка отправки более одного одинакового запроса в течение минуты", codes.Repeated),
         ("Неверный логин или пароль", AuthError),
-        ("Недостаточно средств на балансе", PermanentError),
+        ("Недостаточно средств на балансе", codes.NoFunds),
         ("Сервис временно недоступен, попробуйте позже", TemporaryError),
         ("Не указан текст VIBER сообщения", PermanentError),
     ],
@@ -201,6 +201,7 @@ def test_error_texts_map_onto_the_provider_errors(text, kind):
     assert type(error) is kind
     if kind is codes.Repeated:
         assert isinstance(error, RateLimited) and error.maybe_done and error.retry_after == 60
+    assert codes.about_whole_request(error) == (kind is not PermanentError)
     assert codes.is_duplicate("Сообщение с таким client_id_message уже было отправлено")
     assert not codes.is_duplicate("Неверный формат номера телефона")
 
@@ -302,3 +303,15 @@ def test_a_refusal_of_the_whole_request_is_raised_with_its_text():
         CascadeClient(httpx.Client(), api_url="https://gw.example")
     with pytest.raises(ValueError, match="CASCADE_API_URL"):
         CascadeClient(httpx.Client(), api_url="gw.example", token="t")
+
+
+def test_a_get_error_text_refuses_its_phones_unless_it_concerns_the_request():
+    reply = {"text": "Неверный формат номера телефона"}
+    client = client_for(lambda r: httpx.Response(200, text=reply["text"]), protocol="get")
+    message = Message(phones=(Abonent("77010000001", 5), Abonent("77010000002", 6)), order={"sms": 1}, text_sms="Hi")
+    (answers,) = client.send([message])
+    assert [(a.accepted, a.client_id, a.error) for a in answers] == [
+        (False, "5", "Неверный формат номера телефона"), (False, "6", "Неверный формат номера телефона")]
+    reply["text"] = "Недостаточно средств на балансе"
+    with pytest.raises(codes.NoFunds):
+        client.send([message])

@@ -237,8 +237,8 @@ class CascadeProvider:
         if isinstance(answer, str):
             error = codes.request_error(answer, method="send", sending=True,
                                         repeat_seconds=getattr(self.client, "repeat_seconds", codes.REPEAT_SECONDS))
-            if not isinstance(error, PermanentError) or isinstance(error, codes.AuthError):
-                raise error  # "identical request", credentials, "try later": about the whole request
+            if codes.about_whole_request(error):
+                raise error  # "identical request", credentials, "try later", funds
             for i in members:
                 outcomes[i] = RecipientOutcome(recipients[i].phone, codes.REFUSED, error.message, False)
             return

@@ -113,8 +113,20 @@ class CascadeClient:
         for group in wire.split_for_get(base, self._auth, message):
             params = wire.get_send_params(self._auth, message, group)
             response = self._call("send", params=params)
-            answers += self._decode("send", lambda: wire.get_send_answer(response.text, group))
+            answers += self._decode("send", lambda: self._get_answers(response.text, group))
         return answers
+
+    def _get_answers(self, text: str, group) -> list[PhoneAnswer]:
+        """A GET send's answer: one error text for the whole request, which is the refusal
+        of its phones unless it concerns the request itself (raised, as WireError)."""
+        try:
+            return wire.get_send_answer(text, group)
+        except wire.WireError as exc:
+            error = codes.request_error(exc.text, method="send", sending=True, repeat_seconds=self.repeat_seconds)
+            if codes.about_whole_request(error):
+                raise
+            return [PhoneAnswer(wire.digits(a.phone), None if a.client_id is None else str(a.client_id), None,
+                                error=exc.text) for a in group]
 
     # --- states -----------------------------------------------------------------------
 
@@ -144,7 +156,7 @@ class CascadeClient:
         text = self._decode("state", lambda: wire.plain_text(response.text))
         if text not in codes.STATES:
             error = codes.request_error(text, method="state", sending=False, repeat_seconds=self.repeat_seconds)
-            if not isinstance(error, PermanentError) or isinstance(error, codes.AuthError):
+            if codes.about_whole_request(error):
                 raise error  # the request was refused; anything else is this message's error text
         return [wire.get_state_answer(text, batch[0])]
 

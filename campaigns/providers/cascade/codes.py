@@ -66,6 +66,17 @@ class Repeated(RateLimited):
     only with the same ``client_id_message``s, which the gateway refuses as duplicates."""
 
 
+class NoFunds(PermanentError):
+    """The account cannot pay: the campaign stops (nothing more can be sent)."""
+
+
+def about_whole_request(error: ProviderError) -> bool:
+    """Does this error text concern the whole request (raise it) rather than the phones it
+    was answered for (record it as their refusal)? Repeats, credentials, "try later" and
+    funds do; any other text is about what was asked."""
+    return type(error) is not PermanentError
+
+
 def state_name(state: str) -> tuple[str, bool]:
     """(our status name, final) of the gateway's overall ``state``: an unknown word is an
     error text, final (seed 001: "any other status is an error text")."""
@@ -93,5 +104,5 @@ def request_error(text: str, *, method: str, sending: bool, repeat_seconds: floa
     if _AUTH.search(said):
         return AuthError(f"the gateway refused the credentials ({said})", method=method)
     if _FUNDS.search(said):
-        return PermanentError(f"not enough funds on the gateway account ({said})", method=method)
+        return NoFunds(f"not enough funds on the gateway account ({said})", method=method)
     return PermanentError(f"the gateway refused the request: {said}", method=method)

@@ -125,7 +125,8 @@ class State:
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _digits(phone: str) -> str:
+def digits(phone: str) -> str:
+    """The phone's digits, as the gateway takes them."""
     return "".join(ch for ch in phone if ch.isdigit())
 
 
@@ -163,7 +164,7 @@ def phone_answer(item: Mapping[str, Any]) -> PhoneAnswer:
     """A phone entry of a JSON answer (or an XML ``information``'s attributes)."""
     ids = {ch: str(item[f"id_{ch}"]) for ch in codes.CHANNELS if _str(item.get(f"id_{ch}")) is not None}
     return PhoneAnswer(
-        phone=_digits(str(item.get("phone") or "")), client_id=_str(item.get("client_id_message")),
+        phone=digits(str(item.get("phone") or "")), client_id=_str(item.get("client_id_message")),
         id_message=_str(item.get("id_message")), ids=ids, parts=_int(item.get("count_message")),
         error=_str(item.get("error")),
     )
@@ -194,7 +195,7 @@ def json_send(auth: Mapping[str, str], messages: Sequence[Message]) -> dict[str,
 
 
 def _json_phone(abonent: Abonent) -> dict[str, str]:
-    entry = {"phone": _digits(abonent.phone)}
+    entry = {"phone": digits(abonent.phone)}
     if abonent.client_id is not None:
         entry["client_id_message"] = str(abonent.client_id)
     return entry
@@ -243,7 +244,7 @@ def get_send_params(auth: Mapping[str, str], message: Message, abonents: Sequenc
     their ``client_id_message``s comma-separated in the same order (the GET example lists
     no client_id_message; the gateway's fields are shared by its interfaces, and without
     it a lost answer could not be resent safely). ``templateData`` travels as JSON."""
-    params = list(auth.items()) + [("phone", ",".join(_digits(a.phone) for a in abonents))]
+    params = list(auth.items()) + [("phone", ",".join(digits(a.phone) for a in abonents))]
     for key, value in message.fields().items():
         params.append((key, json.dumps(value, ensure_ascii=False) if key == "templateData" else value))
     if any(a.client_id is not None for a in abonents):
@@ -287,7 +288,7 @@ def get_send_answer(text: str, abonents: Sequence[Abonent]) -> list[PhoneAnswer]
     if len(parts) != len(abonents):
         raise Unreadable(f"{len(parts)} ids for {len(abonents)} phones")
     return [
-        PhoneAnswer(_digits(a.phone), None if a.client_id is None else str(a.client_id), part)
+        PhoneAnswer(digits(a.phone), None if a.client_id is None else str(a.client_id), part)
         for a, part in zip(abonents, parts)
     ]
 
@@ -334,7 +335,7 @@ def xml_send(auth: Mapping[str, str], messages: Sequence[Message]) -> bytes:
             else:
                 child.text = _one_line(value)
         for a in m.phones:
-            attrs = {"phone": _digits(a.phone)}
+            attrs = {"phone": digits(a.phone)}
             if a.client_id is not None:
                 attrs["client_id_message"] = str(a.client_id)
             ET.SubElement(element, "abonent", attrs)
