@@ -172,3 +172,18 @@ def test_the_cli_shows_replies_and_unmatched_events(sqlite_url):
     assert inbox.exit_code == 0 and "Когда доставка?" in inbox.stdout
     table = runner.invoke(app, ["callbacks"], env=env)
     assert "unmatched 2" in table.stdout
+
+
+def test_the_tick_applies_events_no_applier_got_to(uow_factory, engine, smsc_campaign):
+    from workers.context import WorkerContext
+    from workers.periodic import periodic_jobs
+
+    # Given statuses stored by a server that stopped before applying them
+    cid, request, phones = smsc_campaign
+    store_events(uow_factory, [status(request, p, 1) for p in phones[:3]])
+    # When the tick runs the callbacks job
+    [job] = [j for j in periodic_jobs(SETTINGS) if j.name == "campaigns.callbacks"]
+    assert job.run(WorkerContext(SETTINGS, engine, dispatcher=None, owns_engine=False)) is None
+    # Then they are applied
+    with uow_factory() as uow:
+        assert delivery_counts(uow.session, cid)["delivered"] == 3
