@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import delete, func, select, update
@@ -65,7 +66,7 @@ def check_spec(spec: ScheduleSpec, settings) -> ScheduleSpec:
     from campaigns.providers.mobizon.checks import InvalidCampaign
     from campaigns.services.enqueue import check_provider
     from campaigns.services.submit import SubmitRequest, check_request
-    from campaigns.sources.describe import S3, source_kind, split_s3
+    from campaigns.sources.describe import PATH, S3, source_kind, split_s3
 
     problems: list[str] = []
     expr = spec.cron
@@ -105,7 +106,10 @@ def check_spec(spec: ScheduleSpec, settings) -> ScheduleSpec:
     if problems:
         raise ScheduleInputError("; ".join(problems))
     check_provider(spec.options.get("provider", "sandbox"), settings)
-    return replace(spec, name=name, cron=expr, source=spec.source.strip())
+    source = spec.source.strip()
+    if source_kind(source) == PATH:  # read later, maybe by another process: not relative to a folder of now
+        source = str(Path(source).expanduser().absolute())
+    return replace(spec, name=name, cron=expr, source=source)
 
 
 def add_schedule(spec: ScheduleSpec, uow_factory: Callable[[], UnitOfWork], settings, *, now: datetime) -> dict:
