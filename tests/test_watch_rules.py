@@ -29,6 +29,8 @@ def test_a_file_with_its_manifest_or_folder_settings_is_ready_once_all_of_them_s
     # a file still changing, or whose manifest still changes, waits
     assert {c.file.path: c.waiting for c in found.waiting} == {
         "c.TXT": "settling: still being written", "team/b.ods": "settling: still being written"}
+    # the first of them settles 5 s after its manifest's last change
+    assert found.settles_at == NOW - 2.0 + 5.0
 
 
 def test_a_file_without_any_settings_waits_saying_what_to_add():

@@ -119,6 +119,10 @@ def _watch(settings, engine, storages, *, once: bool, as_json: bool) -> int:
             if now >= next_scan and not (once and next_scan):
                 next_scan = now + max(settings.watch_seconds, 0.05)
                 scans = scan_locations(settings, uow_factory, storages=storages)
+                # a file still settling is taken by a scan the moment it has settled
+                settling = [s.settles_at for s in scans if s.settles_at is not None]
+                if settling:
+                    next_scan = min(next_scan, now + max(min(settling) - time.time(), 0.0) + 0.05)
                 if os.environ.get(KILL_AFTER_CLAIM) and any(s.claimed for s in scans):
                     os.kill(os.getpid(), signal.SIGKILL)
                 for scan in scans:
@@ -131,7 +135,7 @@ def _watch(settings, engine, storages, *, once: bool, as_json: bool) -> int:
                 break
             if once:
                 runtime.dispatch(_final_steps(uow_factory, states))
-            time.sleep(0.2 if once else min(0.5, max(settings.watch_seconds, 0.05)))
+            time.sleep(0.2 if once else min(0.5, max(next_scan - time.monotonic(), 0.01)))
     except KeyboardInterrupt:
         console.print("stopped watching; drops being taken are finished by the next scan (beat, serve, watch)")
         return 130

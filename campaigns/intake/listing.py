@@ -35,6 +35,7 @@ class Sorted:
     waiting: list[Candidate] = field(default_factory=list)
     orphans: list[Entry] = field(default_factory=list)  # manifests alone past the orphan time
     ignored: list[str] = field(default_factory=list)  # not recipient files (other kinds)
+    settles_at: float | None = None  # when the first drop still settling will have settled
 
 
 def folder_of(path: str) -> str:
@@ -93,6 +94,8 @@ def sort_listing(entries: list[Entry], *, now: float, settle: float, orphan_afte
             waiting = f"no settings: add {PurePosixPath(stem).name}.json or {FOLDER_SETTINGS} beside it"
         elif not (settled(file) and settled(manifest) and settled(folder)):
             waiting = "settling: still being written"
+            at = max(e.changed for e in (file, manifest, folder) if e is not None) + settle
+            out.settles_at = at if out.settles_at is None else min(out.settles_at, at)
         else:
             waiting = None
         candidate = Candidate(file=file, manifest=manifest, folder_settings=folder, waiting=waiting)

@@ -42,6 +42,7 @@ class LocationScan:
     waiting: int = 0
     steps: list[Next] = field(default_factory=list)
     error: str | None = None
+    settles_at: float | None = None  # epoch seconds: a scan then takes a file settling now
 
 
 def scan_locations(settings, uow_factory: Callable[[], UnitOfWork], *, storages: list[Storage] | None = None,
@@ -105,7 +106,7 @@ def _scan_one(storage: Storage, settings, uow_factory, result: LocationScan, now
                 uow_factory, claim_key=k, location=loc, path=candidate.file.path, identity=candidate.file.identity,
                 size=candidate.file.size, kind="file", state=WAITING) is not None:
             log.warning("watch: %s waits: %s", shown(loc, candidate.file.path), candidate.waiting)
-    result.waiting = len(found.waiting)
+    result.waiting, result.settles_at = len(found.waiting), found.settles_at
     claims.forget_waiting(uow_factory, loc, keep_waiting)
     for manifest in found.orphans:
         k = key(manifest)
