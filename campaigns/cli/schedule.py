@@ -270,7 +270,7 @@ def register(app: typer.Typer) -> None:
         for run in runs:
             typer.echo(f"{run['fire_time']['local']}  {_run_line(run)}")
 
-    def _pause(ctx: typer.Context, schedule_id: int, paused: bool) -> None:
+    def _pause(ctx: typer.Context, schedule_id: int, paused: bool, as_json: bool) -> None:
         from campaigns.schedules.manage import set_paused
 
         settings, engine, uow_factory = _open(ctx)
@@ -278,19 +278,23 @@ def register(app: typer.Typer) -> None:
             view = _call(lambda: set_paused(schedule_id, paused, uow_factory, now=_now(settings)))
         finally:
             engine.dispose()
+        if as_json:
+            return _echo_json(view)
         nxt = view["next_fire"]
         typer.echo(f"schedule {schedule_id} {'paused' if paused else 'resumed'}"
                    + (f"; next fire {nxt['local']}" if nxt else ""))
 
     @sched.command("pause")
-    def pause_cmd(ctx: typer.Context, schedule_id: int = typer.Argument(..., metavar="ID")) -> None:
+    def pause_cmd(ctx: typer.Context, schedule_id: int = typer.Argument(..., metavar="ID"),
+                  as_json: bool = typer.Option(False, "--json", help="Print the schedule as a JSON object.")) -> None:
         """Stop firing until `schedule resume` (runs already made go on)."""
-        _pause(ctx, schedule_id, True)
+        _pause(ctx, schedule_id, True, as_json)
 
     @sched.command("resume")
-    def resume_cmd(ctx: typer.Context, schedule_id: int = typer.Argument(..., metavar="ID")) -> None:
+    def resume_cmd(ctx: typer.Context, schedule_id: int = typer.Argument(..., metavar="ID"),
+                  as_json: bool = typer.Option(False, "--json", help="Print the schedule as a JSON object.")) -> None:
         """Fire again from the next fire time on (the times while paused are not made up)."""
-        _pause(ctx, schedule_id, False)
+        _pause(ctx, schedule_id, False, as_json)
 
     @sched.command("edit")
     def edit_cmd(
@@ -364,7 +368,8 @@ def register(app: typer.Typer) -> None:
         _echo_json(view) if as_json else _print_schedule(view)
 
     @sched.command("delete")
-    def delete_cmd(ctx: typer.Context, schedule_id: int = typer.Argument(..., metavar="ID")) -> None:
+    def delete_cmd(ctx: typer.Context, schedule_id: int = typer.Argument(..., metavar="ID"),
+                   as_json: bool = typer.Option(False, "--json", help='Print {"deleted": ID}.')) -> None:
         """Delete a schedule and its record of runs; the campaigns it made stay."""
         from campaigns.schedules.manage import delete_schedule
 
@@ -373,7 +378,7 @@ def register(app: typer.Typer) -> None:
             _call(lambda: delete_schedule(schedule_id, uow_factory, now=_now(settings)))
         finally:
             engine.dispose()
-        typer.echo(f"schedule {schedule_id} deleted")
+        typer.echo(json.dumps({"deleted": schedule_id}) if as_json else f"schedule {schedule_id} deleted")
 
     @sched.command("preview")
     def preview_cmd(
