@@ -63,6 +63,9 @@ def test_upload_preview_launch_watch_done_charts_and_report(server, browser, tmp
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    problems: list[str] = []  # script errors and console errors (a CSP violation is one)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     sign_in(page, server.url, "olga", PASSWORD)
 
     # When the file is uploaded with a text and a hostile campaign name
@@ -114,7 +117,7 @@ def test_upload_preview_launch_watch_done_charts_and_report(server, browser, tmp
     page.goto(f"{server.url}/campaigns")
     assert HOSTILE in page.inner_text("#campaign-rows") and "done" in page.inner_text("#campaign-rows")
     page.screenshot(path=str(tmp_path / "3-list.png"), full_page=True)
-    assert dialogs == []
+    assert dialogs == [] and problems == []
     context.close()
 
 
