@@ -260,3 +260,59 @@ def test_a_claim_whose_step_was_lost_is_finished_by_the_next_scan(make, inbox):
     watcher.round()
     # Then it takes the drop, once
     assert [d.state for d in watcher.drops()] == ["processed"] and watcher.campaigns() == 1
+
+
+def test_a_take_that_died_after_making_its_campaign_is_finished_with_that_campaign(make, inbox):
+    from campaigns.intake.manifest import drop_settings
+    from campaigns.intake.take import SCOPE
+    from campaigns.services.enqueue import Idempotency, enqueue_file
+
+    # Given a claimed drop whose take made the campaign and died before recording it on the drop
+    write_csv(inbox / "half.csv", 6)
+    write_json(inbox / "half.json", {"text": "Hi"})
+    watcher = make()
+    (scan,) = watcher.scan()
+    (drop,) = watcher.drops()
+    made = enqueue_file(inbox / "half.csv", drop_settings(drop.manifests, drop.path).request, watcher.settings,
+                        watcher.engine, lambda steps: None,
+                        idempotency=Idempotency(SCOPE, drop.claim_key, drop.claim_key))
+    # When the next scan takes it again
+    watcher.round()
+    # Then the drop gets that campaign, which is started; no second campaign is made
+    (after,) = watcher.drops()
+    assert (after.state, after.campaign_id) == ("processed", made.campaign_id) and watcher.campaigns() == 1
+    assert [(s.action, s.campaign_id) for s in watcher.campaign_steps] == [("create", made.campaign_id)]
+
+
+def test_a_take_that_died_while_submitting_is_taken_over_once_its_claim_is_abandoned(make, inbox):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from campaigns.intake.take import SCOPE
+    from campaigns.services.idempotency import ABANDONED_AFTER
+    from campaigns.services.moves import utcnow
+    from campaigns.store.models import IdempotencyKey
+
+    # Given a claimed drop whose take claimed the idempotency key and died while ingesting
+    write_csv(inbox / "stuck.csv", 6)
+    write_json(inbox / "stuck.json", {"text": "Hi"})
+    watcher = make()
+    watcher.scan()
+    (drop,) = watcher.drops()
+    with watcher.uow() as uow:
+        uow.session.add(IdempotencyKey(scope=SCOPE, key=drop.claim_key, fingerprint=drop.claim_key,
+                                       created_at=utcnow()))
+        uow.commit()
+    # When a step comes, it does not wait on it: it asks to come back later
+    (again,) = watcher.step(drop.id)
+    assert again.action == "drop" and again.countdown > 0
+    assert watcher.drops()[0].state == "claimed" and watcher.campaigns() == 0
+    # When the claim is older than ABANDONED_AFTER
+    with watcher.uow() as uow:
+        uow.session.execute(update(IdempotencyKey).where(IdempotencyKey.key == drop.claim_key)
+                            .values(created_at=utcnow() - ABANDONED_AFTER - timedelta(seconds=1)))
+        uow.commit()
+    watcher.round()
+    # Then the drop is taken over: one campaign
+    assert [d.state for d in watcher.drops()] == ["processed"] and watcher.campaigns() == 1

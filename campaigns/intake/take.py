@@ -164,6 +164,7 @@ class _Step:
         from campaigns.services.submit import InvalidCampaign
 
         drop = self.drop
+        self.wait_for_earlier_take()
         try:
             once = enqueue_file(local, request, self.settings, self.engine, self.dispatch,
                                 idempotency=Idempotency(SCOPE, drop.claim_key, drop.claim_key))
@@ -180,6 +181,26 @@ class _Step:
             return self.refuse(f"{self.settings_names()}: {exc}")
         if self.move([CLAIMED], CREATED, campaign_id=once.campaign_id, taken_at=utcnow()):
             log.info("watch: %s became campaign %d", shown(drop.location, drop.path), once.campaign_id)
+            if not once.created:  # made by an earlier take that stopped before recording it: start it now
+                self.dispatch([Next("create", once.campaign_id)])
+
+    def wait_for_earlier_take(self) -> None:
+        """An earlier take of this drop that is still submitting it (or died doing so)
+        holds its idempotency key: come back later rather than block a worker waiting.
+        The key of a take that died is taken over once abandoned (ABANDONED_AFTER)."""
+        from campaigns.services.idempotency import ABANDONED_AFTER
+        from campaigns.store.models import IdempotencyKey
+
+        with self.uow_factory() as uow:
+            held = uow.session.execute(
+                select(IdempotencyKey.campaign_id, IdempotencyKey.created_at)
+                .where(IdempotencyKey.scope == SCOPE, IdempotencyKey.key == self.drop.claim_key)).first()
+        if held is None or held[0] is not None:
+            return
+        left = (as_utc(held[1]) + ABANDONED_AFTER - utcnow()).total_seconds()
+        if left > 0:
+            raise _Retry(f"an earlier take is submitting it (or died doing so: taken over in {left:.0f} s)",
+                         min(max(self.settings.watch_seconds, 1.0), left + 0.5))
 
     def settings_names(self) -> str:
         names = [m["path"].rpartition("/")[2] for m in (self.drop.manifests or {}).values() if m.get("path")]
