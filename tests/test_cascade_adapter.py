@@ -157,3 +157,12 @@ def test_states_become_statuses_with_the_channel_that_delivered_and_its_price(pr
     assert (two.status, two.final) == ("ACCEPTD", False)
     assert (three.status, three.final, three.detail) == ("REJECTD", True, "Сообщение с таким ID не принималось")
     assert (four.status, four.final, four.channel) == ("UNDELIV", True, None)
+
+
+def test_messages_asked_about_within_the_minute_are_still_pending_without_a_call(provider, fake):
+    def refuse(ids):
+        raise codes.Repeated("asked within the minute", retry_after=30)
+
+    fake.state = refuse
+    statuses = provider.message_states(["1", "2"])
+    assert [(s.message_id, s.status, s.final) for s in statuses] == [("1", "ACCEPTD", False), ("2", "ACCEPTD", False)]

@@ -43,6 +43,10 @@ def message_counts(status: dict) -> tuple[int, int, int]:
     """(total, sent, delivered) messages from the provider's counters (seed 002, Campaign
     counters): sent = every message that left NEW, delivered = DELIVRD."""
     counters = status.get("counters") or {}
+    if "totalMsgNum" not in counters and "sent" in counters:
+        # sent message by message (SMSC, the cascade gateway): the pipeline's own counters
+        total = int(status["recipients"].get("added") or 0) or _num(counters, "sent")
+        return total, min(_num(counters, "sent"), total), min(_num(counters, "delivered"), total)
     total = _num(counters, "totalMsgNum") or int(status["recipients"].get("added") or 0)
     sent = max(_num(counters, "totalMsgNum") - _num(counters, "totalNewMsgNum"), 0)
     return total, min(sent, total), min(_num(counters, "totalDelivrdMsgNum"), total)

@@ -31,13 +31,13 @@ def _stop_on_sigterm() -> None:
 
 def _serve_cascade(host: str, port: int, speed: float | None, token: str | None) -> None:
     """The cascade gateway simulator: any login and password (or only ``token``), phones
-    ending in 3, 6 or 9 without Viber and in 6 or 9 without VK, a channel tried a second."""
+    ending in 3, 6 or 9 without Viber and in 6 or 9 without VK, each channel tried 0.2 s."""
     from campaigns.simulator.cascade import create_cascade_app
     from campaigns.simulator.cascade_gateway import CascadeConfig, CascadeGateway
     from campaigns.simulator.server import SimulatorServer
 
     config = CascadeConfig(token=token or None, no_viber_endings=("3", "6", "9"), no_vk_endings=("6", "9"),
-                           delivery_seconds=1.0, speed=speed or 1.0)
+                           delivery_seconds=0.2, speed=speed or 1.0)
     server = SimulatorServer(create_cascade_app(CascadeGateway(config)), host=host, port=port)
     try:
         url = server.start()

@@ -277,9 +277,15 @@ class CascadeProvider:
 
     def message_states(self, message_ids: Sequence[str]) -> list[MessageStatus]:
         """The current state of each message, in order, with the channel that delivered,
-        the price charged on each channel and the gateway's words. Raises ProviderError
-        (Repeated when the same ids were asked about within the minute)."""
-        states = self.client.state(message_ids)
+        the price charged on each channel and the gateway's words. The same messages asked
+        about within the minute (the gateway refuses an identical request) are answered as
+        still pending, without a call, so the other batches of a poll are still asked.
+        Raises ProviderError."""
+        try:
+            states = self.client.state(message_ids)
+        except codes.Repeated:
+            return [MessageStatus(message_id=str(mid), phone="", status=codes.STATUS_NAMES[codes.PENDING], final=False)
+                    for mid in message_ids]
         result = []
         for mid, state in zip(message_ids, states):
             name, final = codes.state_name(state.state)
