@@ -47,6 +47,7 @@ ROUTES = [
     ("POST", "/v1/suppressions", "submit"),
     ("GET", "/v1/suppressions/77010000009", "read"),
     ("DELETE", "/v1/suppressions/77010000009", "submit"),
+    ("GET", "/v1/campaigns/1/delivery", "read"),
 ]
 SCOPES = ("read", "submit", "admin")
 

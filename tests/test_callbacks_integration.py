@@ -45,7 +45,10 @@ def test_statuses_arrive_as_callbacks_survive_a_restart_and_a_stop_reply_opts_ou
     smsc = SimulatorServer(create_smsc_app(sim))
     smsc.start()
     env = embedded_env(tmp_path, SMSC_LOGIN=LOGIN, SMSC_PASSWORD=PASSWORD, SMSC_API_URL=smsc.base_url,
-                       SMSC_CALLBACK_SECRET=SECRET, SMSC_RATE_LIMIT="6000", CAMPAIGNS_POLL_SECONDS="3600")
+                       SMSC_CALLBACK_SECRET=SECRET, SMSC_RATE_LIMIT="6000", CAMPAIGNS_POLL_SECONDS="3600",
+                       # a sandbox URL keeps the embedded runner from polling every second for
+                       # its in-process simulator's sake (no sandbox campaign runs here)
+                       CAMPAIGNS_SANDBOX_URL="http://127.0.0.1:9")
     token = make_token(env, "cb", "submit")
     server = Server(env, tmp_path / "logs").start()
     poster = CallbackPoster(sim, f"{server.url}/callbacks/smsc", secret=SECRET, algorithm="sha1",
@@ -96,6 +99,7 @@ def test_statuses_arrive_as_callbacks_survive_a_restart_and_a_stop_reply_opts_ou
             inbound = wait_for(lambda: client.get("/v1/inbound", params={"campaign": cid}).json()["items"],
                                what="the reply")
             assert [(i["phone"], i["text"], i["opted_out"]) for i in inbound] == [("77055550001", "Stop", True)]
+            assert client.get(f"/v1/campaigns/{cid}/delivery").json() == counts
             assert client.get("/v1/suppressions/77055550001").status_code == 200
             # Then the same file submitted again has that phone opted out
             with source.open("rb") as fh:

@@ -102,10 +102,11 @@ async def mobizon_callback(request: Request):
 def install(app, settings) -> None:
     """Add the receivers (matched before every other route: FastAPI tries routes in order,
     and with the dashboard's and the API's ahead of them matching took ~0.4 ms of a
-    callback's ~1 ms), ``/v1/inbound`` and ``/v1/suppressions`` to ``app``, and say at
+    callback's ~1 ms), ``/v1/inbound``, ``/v1/suppressions`` and
+    ``/v1/campaigns/{id}/delivery`` to ``app``, and say at
     start-up which receivers refuse everything for want of a secret."""
     from campaigns.redact import register_secret
-    from campaigns.web.routes import inbound, suppressions
+    from campaigns.web.routes import delivery, inbound, suppressions
 
     # SMSC's handler URL carries the secret (?md5=<secret>): an access log line must not
     for secret in (settings.smsc_callback_secret, settings.mobizon_webhook_secret):
@@ -117,6 +118,7 @@ def install(app, settings) -> None:
     del app.router.routes[before:]
     app.router.routes[:0] = mine
     app.include_router(inbound.router)
+    app.include_router(delivery.router)
     app.include_router(suppressions.router)
     warn_unconfigured(settings)
 
