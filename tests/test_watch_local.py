@@ -316,3 +316,29 @@ def test_a_take_that_died_while_submitting_is_taken_over_once_its_claim_is_aband
     watcher.round()
     # Then the drop is taken over: one campaign
     assert [d.state for d in watcher.drops()] == ["processed"] and watcher.campaigns() == 1
+
+
+def test_the_overview_lists_each_location_s_drops_by_state(make, inbox):
+    from campaigns.intake.overview import drops_by_location
+
+    write_csv(inbox / "good.csv", 3)
+    write_json(inbox / "good.json", {"text": "Hi"})
+    write_csv(inbox / "bad.csv", 3)
+    write_json(inbox / "bad.json", {"text": "Hi", "colour": 1})
+    write_csv(inbox / "later" / "waits.csv", 3)
+    (inbox / "notes.pdf").write_bytes(b"%PDF")
+    watcher = make()
+    watcher.round()
+    (location,) = drops_by_location(watcher.settings, watcher.uow, storages=watcher.storages)
+    assert location["location"] == inbox.as_uri() and location["error"] is None
+    # the campaign is queued (not run here): its drop is in progress until the campaign ends
+    assert location["counts"] == {"waiting": 2, "in_progress": 1, "processed": 0, "rejected": 1}
+    assert {w["path"]: w["reason"] for w in location["waiting"]} == {
+        "later/waits.csv": "no settings: add waits.json or _campaign.json beside it",
+        "notes.pdf": "not a recipient file (.csv, .txt, .xlsx, .xls, .ods): never taken"}
+    (progress,) = location["in_progress"]
+    assert (progress["path"], progress["state"], progress["campaign_state"]) == ("good.csv", "processed", "queued")
+    assert progress["result"] == "processed/good.result.json"
+    (rejected,) = location["rejected"]
+    assert rejected["error"].startswith("bad.json: unknown key 'colour'")
+    assert rejected["result"] == "rejected/bad.error.txt"

@@ -115,3 +115,23 @@ def test_locations_are_folders_and_s3_prefixes(tmp_path):
             parse_location(bad)
     settings = Settings.from_env({"CAMPAIGNS_WATCH": f" {tmp_path.as_uri()} , s3://inbox/a/,{tmp_path}"})
     assert [s.location for s in watched(settings)] == [tmp_path.as_uri(), "s3://inbox/a/"]
+
+
+def test_watch_refuses_what_it_cannot_do_with_usage_errors(monkeypatch, tmp_path, capsys):
+    from campaigns.cli import main
+
+    for name in ("CAMPAIGNS_WATCH", "CAMPAIGNS_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CAMPAIGNS_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    with pytest.raises(SystemExit) as caught:
+        main(["watch", "--list"])
+    assert caught.value.code == 2
+    assert "nothing to watch: set CAMPAIGNS_WATCH to file:///folder or s3://bucket/prefix/" in capsys.readouterr().err
+    monkeypatch.setenv("CAMPAIGNS_WATCH", "ftp://files/in")
+    with pytest.raises(SystemExit) as caught:
+        main(["watch", "--once"])
+    assert caught.value.code == 2
+    assert "CAMPAIGNS_WATCH: ftp://files/in: watch file:///folder or s3://bucket/prefix/" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["watch", "--once", "3"])
+    assert caught.value.code == 2 and "take no campaign ID" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from typing import Callable
 
 from sqlalchemy import func, select
 
-from campaigns.intake.listing import sort_listing
+from campaigns.intake.listing import RECIPIENT_SUFFIXES, sort_listing
 from campaigns.intake.locations import LocationError, Storage, shown, watched
 from campaigns.store.drops import CLAIMED, CREATED, DONE, PROCESSED, REFUSED, REJECTED, Drop
 from campaigns.store.models import Campaign
@@ -48,6 +48,9 @@ def _one(storage: Storage, settings, uow_factory, limit: int, live: bool) -> dic
                        for c in found.waiting]
             waiting += [{"path": m.path, "shown": shown(storage.location, m.path),
                          "reason": "a manifest without its recipient file"} for m in _lone(found, listing)]
+            waiting += [{"path": path, "shown": shown(storage.location, path),
+                         "reason": f"not a recipient file ({', '.join(RECIPIENT_SUFFIXES)}): never taken"}
+                        for path in found.ignored]
         except LocationError as exc:
             out["error"] = str(exc)
     out["counts"]["waiting"] = len(waiting)

@@ -19,7 +19,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from campaigns.intake import claims
-from campaigns.intake.listing import Candidate, sort_listing, stem_of
+from campaigns.intake.listing import RECIPIENT_SUFFIXES, Candidate, sort_listing, stem_of
 from campaigns.intake.locations import LocationError, Storage, shown, watched
 from campaigns.intake.manifest import MAX_MANIFEST_BYTES
 from campaigns.intake.results import signature
@@ -107,6 +107,9 @@ def _scan_one(storage: Storage, settings, uow_factory, result: LocationScan, now
                 size=candidate.file.size, kind="file", state=WAITING) is not None:
             log.warning("watch: %s waits: %s", shown(loc, candidate.file.path), candidate.waiting)
     result.waiting, result.settles_at = len(found.waiting), found.settles_at
+    for path in found.ignored:
+        _once(f"ignored:{loc}:{path}", "watch: %s is not taken: not a recipient file (%s)", shown(loc, path),
+              ", ".join(RECIPIENT_SUFFIXES))
     claims.forget_waiting(uow_factory, loc, keep_waiting)
     for manifest in found.orphans:
         k = key(manifest)
