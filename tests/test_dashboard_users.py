@@ -122,3 +122,25 @@ def test_the_user_commands(tmp_path):
     assert missing.returncode == 1 and "no user named 'ann'" in missing.stderr
     for done in (added, listed, passwd, removed):
         assert "s3cret" not in done.stdout + done.stderr and "another-password" not in done.stdout + done.stderr
+
+
+def test_failed_sign_ins_are_throttled_by_name_and_by_address():
+    from campaigns.web.dashboard.throttle import SignInThrottle
+
+    now = [1000.0]
+    throttle = SignInThrottle(per_name=3, per_address=5, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert throttle.wait("Ann", "10.0.0.1") == 0
+        throttle.failed("ann", "10.0.0.1")
+    assert throttle.wait("ANN ", "10.0.0.2") == 60  # the name, whatever its case and address
+    assert throttle.wait("bob", "10.0.0.1") == 0
+    throttle.failed("bob", "10.0.0.1")
+    throttle.failed("carl", "10.0.0.1")
+    assert throttle.wait("dora", "10.0.0.1") == 60  # five failures from one address
+    now[0] += 30
+    assert throttle.wait("ann", "10.0.0.9") == 30
+    now[0] += 30
+    assert throttle.wait("ann", "10.0.0.9") == 0 and throttle.wait("dora", "10.0.0.1") == 0
+    throttle.failed("eve", None)
+    throttle.succeeded("eve")
+    assert throttle.wait("eve", None) == 0

@@ -4,6 +4,7 @@ escaping, security headers, the static files shipped in the package."""
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import closing
 
@@ -22,7 +23,7 @@ HOSTILE = "<script>alert(1)</script>"
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard-web")
     env = embedded_env(tmp)
-    for name, role in (("vic", "viewer"), ("otto", "operator"), ("ada", "admin")):
+    for name, role in (("vic", "viewer"), ("otto", "operator"), ("ada", "admin"), ("tina", "viewer")):
         add_user(env, name, role, PASSWORD)
     server = Server(env, tmp)
     server.api_token = make_token(env, "web-admin", "admin")
@@ -95,6 +96,19 @@ def test_wrong_passwords_and_forged_sign_in_forms_are_refused(server):
         assert fine.status_code == 303 and fine.headers["location"] == "/"
 
 
+def test_repeated_wrong_passwords_lock_the_name_for_a_while(server):
+    with httpx.Client(base_url=server.url) as client:
+        token = _csrf(client.get("/login").text)
+        answers = [client.post("/login", data={"name": "tina", "password": "guess number", "csrf_token": token})
+                   for _ in range(5)]
+        locked = client.post("/login", data={"name": "tina", "password": PASSWORD, "csrf_token": token})
+        assert [a.status_code for a in answers] == [401] * 5
+        assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
+        assert "campaigns_session" not in client.cookies
+        other = client.post("/login", data={"name": "vic", "password": PASSWORD, "csrf_token": token})
+        assert other.status_code == 303
+
+
 def test_roles_decide_what_each_user_may_do(server):
     with (closing(signed_in(server, "vic")) as viewer, closing(signed_in(server, "otto")) as operator,
           closing(signed_in(server, "ada")) as admin):
@@ -163,3 +177,22 @@ def test_the_chart_library_is_served_from_the_package(server):
     assert httpx.get(f"{server.url}/static/vendor/chartjs/LICENSE.md").status_code == 200
     assert httpx.get(f"{server.url}/static/../app.py").status_code == 404
     assert httpx.get(f"{server.url}/static/%2e%2e/dashboard/auth.py").status_code == 404
+
+
+def test_a_refused_file_shows_its_report_and_leaves_nothing_behind(server):
+    with closing(signed_in(server, "otto")) as operator:
+        csrf = _csrf(operator.get("/campaigns/new").text)
+        spool = server.env["CAMPAIGNS_DATA_DIR"] + "/spool"
+        before = set(os.listdir(spool)) if os.path.isdir(spool) else set()
+        refused = operator.post("/campaigns/new", data={"csrf_token": csrf, "text": "Hi {name}"},
+                                files={"file": ("bad.csv", b"name,name\nx,y\n")})
+        empty = operator.post("/campaigns/new", data={"csrf_token": csrf, "text": "Hi"},
+                              files={"file": ("none.csv", b"phone\nnope\n")})
+        no_text = operator.post("/campaigns/new", data={"csrf_token": csrf, "text": " "},
+                                files={"file": ("a.csv", b"phone\n77011234567\n")})
+        after = set(os.listdir(spool))
+    assert refused.status_code == 200 and "The file is refused" in refused.text and 'id="launch"' not in refused.text
+    assert empty.status_code == 200 and 'id="launch"' not in empty.text
+    assert "No valid recipient" in empty.text or "The file is refused" in empty.text
+    assert no_text.status_code == 422 and "text" in no_text.text
+    assert after == before

@@ -50,6 +50,9 @@ def instruments() -> Instruments:
         return _made[0]
     with _lock:
         if not _made:
+            from campaigns.telemetry.exposition import multiprocess_dir
+
+            multiprocess_dir()  # made before the first value file is written in it
             from prometheus_client import Counter, Histogram
 
             _made.append(Instruments(

@@ -10,8 +10,12 @@ from campaigns.store.uow import UnitOfWork
 
 
 def multiprocess_dir() -> str | None:
-    """prometheus_client's multiprocess folder when configured (it reads the variable itself)."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+    """prometheus_client's multiprocess folder when configured (it reads the variable
+    itself), made when missing: the library refuses a folder that does not exist."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def render(uow_factory: Callable[[], UnitOfWork] | None) -> tuple[bytes, str]:

@@ -25,6 +25,16 @@ def _safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/"
 
 
+def _throttle(request: Request):
+    """The process's SignInThrottle, made on first use and kept on the app."""
+    throttle = getattr(request.app.state, "sign_in_throttle", None)
+    if throttle is None:
+        from campaigns.web.dashboard.throttle import SignInThrottle
+
+        throttle = request.app.state.sign_in_throttle = SignInThrottle()
+    return throttle
+
+
 def _login_page(request: Request, next_: str, error: str | None = None, status: int = 200):
     token = login_csrf(request)
     response = page(request, "login.html", {"title": "Sign in", "next": _safe_next(next_), "error": error,
@@ -43,9 +53,17 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
                 csrf_token: str = Form("")):
     check_login_csrf(request, csrf_token)
     rt = request.app.state.runtime
+    throttle = _throttle(request)
+    address = request.client.host if request.client else None
+    wait = throttle.wait(name, address)
+    if wait > 0:
+        return _login_page(request, next, f"Too many failed sign-ins: try again in {int(wait // 60) + 1} min.",
+                           status=429)
     result = await run_in_threadpool(sign_in, name, password, rt.uow_factory, hours=rt.settings.session_hours)
     if result is None:
+        throttle.failed(name, address)
         return _login_page(request, next, "Wrong name or password.", status=401)
+    throttle.succeeded(name)
     cookie, _ = result
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(response, request, SESSION_COOKIE, cookie, max_age=int(rt.settings.session_hours * 3600))

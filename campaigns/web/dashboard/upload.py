@@ -122,7 +122,10 @@ async def preview(request: Request, user: SignedIn = Depends(operator)):
             spooled.discard()
             return _form_page(request, values, exc.errors or [{"field": "form", "message": exc.detail}], status=422)
         report = await run_in_threadpool(_validate, spooled.path, options, rt.settings)
-        (spooled.path.parent / OWNER).write_text(str(user.user_id))
+        if report["sendable"]:
+            (spooled.path.parent / OWNER).write_text(str(user.user_id))
+        else:
+            spooled.discard()  # nothing to launch: the report is all there is
         await run_in_threadpool(_sweep, rt.spool)
     except BaseException:
         spooled.discard()
