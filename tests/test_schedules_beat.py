@@ -8,6 +8,7 @@ restarted, and both are stopped past the grace (misfire skip and once)."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ MINUTE = 60 / SPEED  # real seconds per schedule minute
 
 @pytest.fixture
 def stack(tmp_path):
+    services.require("redis-server", shutil.which("redis-server") is not None)
     url = services.create_pg_database()
     upgrade(url)
     engine = make_engine(url)

@@ -113,7 +113,7 @@ def _print_schedule(view: dict) -> None:
 
 def _run_line(run: dict) -> str:
     if run["campaign_id"] is None:
-        return f"{run['outcome']}: {run['reason']}"
+        return run["reason"] or run["outcome"]
     text = f"campaign {run['campaign_id']} {run['state']}"
     if run["reason"]:
         text += f": {run['reason']}"
