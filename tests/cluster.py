@@ -29,8 +29,8 @@ def free_port() -> int:
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
-    """The current environment without any CAMPAIGNS_/MOBIZON_ variable, plus ``overrides``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMPAIGNS_", "MOBIZON_", "SMSC_"))}
+    """The current environment without any CAMPAIGNS_/MOBIZON_/SMSC_/CASCADE_ variable, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMPAIGNS_", "MOBIZON_", "SMSC_", "CASCADE_"))}
     env.update({k: str(v) for k, v in overrides.items()})
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
