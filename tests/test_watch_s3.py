@@ -165,3 +165,14 @@ def test_an_unreachable_bucket_is_reported_and_the_other_locations_go_on(aws_env
     first, second = watcher.scan()
     assert first.error == "s3://no-such-bucket-here/: bucket 'no-such-bucket-here' not found"
     assert second.error is None
+
+
+def test_an_object_over_the_size_limit_is_rejected_saying_so(bucket, make):
+    name, client = bucket
+    client.put_object(Bucket=name, Key="drops/huge.csv", Body=csv_body(200))
+    client.put_object(Bucket=name, Key="drops/huge.json", Body=b'{"text": "Hi"}')
+    watcher = make(max_file_bytes=1024)
+    watcher.round()
+    assert [d.state for d in watcher.drops()] == ["rejected"] and watcher.campaigns() == 0
+    error = client.get_object(Bucket=name, Key="drops/rejected/huge.error.txt")["Body"].read().decode()
+    assert error.startswith(f"s3://{name}/drops/huge.csv: the file is ") and "CAMPAIGNS_MAX_FILE_BYTES" in error

@@ -104,7 +104,7 @@ def _list(settings, engine, storages, as_json: bool) -> None:
 def _watch(settings, engine, storages, *, once: bool, as_json: bool) -> int:
     """Scan (once, or every CAMPAIGNS_WATCH_SECONDS until interrupted), run or dispatch the
     steps, print what becomes of each drop; returns the exit code."""
-    from campaigns.intake.scan import scan_locations
+    from workers.tasks import TRANSIENT_DB_ERRORS
 
     console = _console(stderr=as_json)
     _setup_logging(console)
@@ -116,23 +116,20 @@ def _watch(settings, engine, storages, *, once: bool, as_json: bool) -> int:
         next_scan = 0.0
         while True:
             now = time.monotonic()
-            if now >= next_scan and not (once and next_scan):
-                next_scan = now + max(settings.watch_seconds, 0.05)
-                scans = scan_locations(settings, uow_factory, storages=storages)
-                # a file still settling is taken by a scan the moment it has settled
-                settling = [s.settles_at for s in scans if s.settles_at is not None]
-                if settling:
-                    next_scan = min(next_scan, now + max(min(settling) - time.time(), 0.0) + 0.05)
-                if os.environ.get(KILL_AFTER_CLAIM) and any(s.claimed for s in scans):
-                    os.kill(os.getpid(), signal.SIGKILL)
-                for scan in scans:
-                    if scan.error:
-                        console.print(f"[yellow]{escape(scan.location)}: {escape(scan.error)}[/yellow]")
-                    mine.update(step.campaign_id for step in scan.steps)
-                    runtime.dispatch(scan.steps)
-            states = shown.update(mine)
+            try:
+                if now >= next_scan and not (once and next_scan):
+                    next_scan = _scan(settings, uow_factory, storages, runtime, console, mine, now)
+                states = shown.update(mine)
+            except TRANSIENT_DB_ERRORS as exc:  # the database restarting: the next scan tries again
+                if once:
+                    raise
+                console.print(f"[yellow]database unavailable ({type(exc).__name__}); trying again[/yellow]")
+                time.sleep(max(settings.watch_seconds, 0.05))
+                continue
             if once and (not runtime.embedded or _all_finished(states)):
                 break
+            if not once:  # a long watch follows only the drops still on their way
+                mine.difference_update(i for i, (state, _) in states.items() if state in FINISHED)
             if once:
                 runtime.dispatch(_final_steps(uow_factory, states))
             time.sleep(0.2 if once else min(0.5, max(next_scan - time.monotonic(), 0.01)))
@@ -148,6 +145,26 @@ def _watch(settings, engine, storages, *, once: bool, as_json: bool) -> int:
         console.print("nothing dropped: no file ready in " + ", ".join(s.location for s in storages))
     bad = [s for s in states.values() if s[0] in ("rejected", "gone") or (s[1] or "done") != "done"]
     return EXIT_FAILED if once and bad else EXIT_OK
+
+
+def _scan(settings, uow_factory, storages, runtime, console, mine: set[int], now: float) -> float:
+    """One scan, its steps handed to the runtime; returns when the next scan is due."""
+    from campaigns.intake.scan import scan_locations
+
+    next_scan = now + max(settings.watch_seconds, 0.05)
+    scans = scan_locations(settings, uow_factory, storages=storages)
+    # a file still settling is taken by a scan the moment it has settled
+    settling = [s.settles_at for s in scans if s.settles_at is not None]
+    if settling:
+        next_scan = min(next_scan, now + max(min(settling) - time.time(), 0.0) + 0.05)
+    if os.environ.get(KILL_AFTER_CLAIM) and any(s.claimed for s in scans):
+        os.kill(os.getpid(), signal.SIGKILL)
+    for scan in scans:
+        if scan.error:
+            console.print(f"[yellow]{escape(scan.location)}: {escape(scan.error)}[/yellow]")
+        mine.update(step.campaign_id for step in scan.steps)
+        runtime.dispatch(scan.steps)
+    return next_scan
 
 
 def _all_finished(states: dict[int, tuple]) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from campaigns.intake.listing import RECIPIENT_SUFFIXES, sort_listing
 from campaigns.intake.locations import LocationError, Storage, shown, watched
+from campaigns.services.moves import as_utc
 from campaigns.store.drops import CLAIMED, CREATED, DONE, PROCESSED, REFUSED, REJECTED, Drop
 from campaigns.store.models import Campaign
 from campaigns.store.uow import UnitOfWork
@@ -88,6 +89,6 @@ def _item(drop: Drop, campaign_state: str | None) -> dict:
         "drop": drop.id, "path": drop.path, "shown": shown(drop.location, drop.path), "state": drop.state,
         "campaign_id": drop.campaign_id, "campaign_state": campaign_state, "error": drop.error, "result": result,
         "report": f"reports/{stem}.report.csv" if drop.state == DONE and stem else None,
-        "seen_at": drop.seen_at.isoformat() if drop.seen_at else None,
-        "taken_at": drop.taken_at.isoformat() if drop.taken_at else None,
+        "seen_at": as_utc(drop.seen_at).isoformat() if drop.seen_at else None,
+        "taken_at": as_utc(drop.taken_at).isoformat() if drop.taken_at else None,
     }

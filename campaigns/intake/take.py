@@ -18,6 +18,7 @@ import hashlib
 import logging
 import tempfile
 import uuid
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterable
@@ -124,7 +125,13 @@ class _Step:
         except ManifestError as exc:
             return self.refuse(str(exc))
         workdir = Path(self.settings.data_dir) / "watch"
-        with self.storage.fetch(drop.path, self.settings, workdir) as local:
+        with ExitStack() as stack:
+            try:
+                local = stack.enter_context(self.storage.fetch(drop.path, self.settings, workdir))
+            except LocationError as exc:
+                if exc.temporary:
+                    raise
+                return self.refuse(str(exc))  # too large, unreadable: only its owner can act
             sha = _sha256(local)
             self.move([CLAIMED], sha256=sha)
             if not wanted.allow_repeat:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.store.models import Base, utcnow
@@ -45,7 +45,7 @@ class Drop(Base):
     path: Mapped[str] = mapped_column(Text)  # below the location, '/'-separated
     kind: Mapped[str] = mapped_column(String(8), default="file")  # file | manifest (a lone manifest)
     identity: Mapped[str] = mapped_column(String(255))  # ETag + LastModified, or size + mtime
-    size: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(BigInteger)  # objects may be beyond 2 GiB
     state: Mapped[str] = mapped_column(String(16), default=CLAIMED)
     # the manifests read when the drop was claimed: {"folder": {"path", "text"}, "file": {...}}
     manifests: Mapped[dict | None] = mapped_column(JSON)

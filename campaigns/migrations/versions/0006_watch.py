@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column('path', sa.Text(), nullable=False),
         sa.Column('kind', sa.String(length=8), nullable=False),
         sa.Column('identity', sa.String(length=255), nullable=False),
-        sa.Column('size', sa.Integer(), nullable=True),
+        sa.Column('size', sa.BigInteger(), nullable=True),
         sa.Column('state', sa.String(length=16), nullable=False),
         sa.Column('manifests', sa.JSON(), nullable=True),
         sa.Column('sha256', sa.String(length=64), nullable=True),
