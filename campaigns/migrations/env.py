@@ -26,6 +26,12 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # Batch migrations rebuild a SQLite table (copy, drop, rename): with foreign keys
+            # on, dropping `campaigns` would cascade-delete every chunk and counter sample.
+            # The pragma only takes effect outside a transaction, so it is committed first.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
