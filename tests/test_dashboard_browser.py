@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.browser import add_user, canvas_painted, launch, require_browser, sign_in
-from tests.serve import Server, embedded_env
+from tests.serve import Server, auth, embedded_env, make_token
 
 pytestmark = pytest.mark.integration
 HOSTILE = "<script>alert(1)</script>"
@@ -31,6 +31,11 @@ def server(tmp_path_factory):
         add_user(env, name, role, PASSWORD)
     with Server(env, tmp) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def api_token(server):
+    return make_token(server.env, "browser-tests", "submit")
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +181,32 @@ def test_a_form_posted_from_another_site_is_refused(server, browser, tmp_path):
         evil.shutdown()
         evil.server_close()
         context.close()
+
+
+def test_the_list_follows_a_running_campaign_to_done_without_reloading(server, browser, api_token, tmp_path):
+    import httpx
+    from playwright.sync_api import expect
+
+    # Given a campaign that stays running a few seconds: 60 recipients at one a minute on the
+    # sandbox's 600x clock
+    phones = "".join(f"7701123{i:04d}\n" for i in range(60))
+    made = httpx.post(f"{server.url}/v1/campaigns", headers=auth(api_token), timeout=60, data={
+        "text": "Slowly", "name": "Paced one", "rate_limit": "1", "rate_period": "60"},
+        files={"file": ("slow.csv", f"phone\n{phones}".encode())})
+    assert made.status_code == 201, made.text
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server.url, "vera", PASSWORD)
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+
+    # When the list is open while it runs
+    row = page.locator("#campaign-rows tr", has_text="Paced one")
+    assert row.locator(".badge").inner_text() != "done"
+    page.screenshot(path=str(tmp_path / "list-running.png"), full_page=True)
+
+    # Then its row turns done by itself, the page never reloaded
+    expect(row.locator(".badge")).to_have_text("done", timeout=90_000)
+    assert navigations == []
+    page.screenshot(path=str(tmp_path / "list-done.png"), full_page=True)
+    context.close()

@@ -27,18 +27,24 @@
     return false;
   }
 
+  // data-every: ms between two refreshes while something on it runs; data-idle-every: ms
+  // between two once nothing does (a new campaign may appear); without it, it stops then
   function keepFresh(element) {
     var every = parseInt(element.getAttribute("data-every") || "3000", 10);
+    var idle = parseInt(element.getAttribute("data-idle-every") || "0", 10);
     var url = element.getAttribute("data-refresh");
-    var timer = null;
+    function next() {
+      var delay = stillLive(element) ? every : idle;
+      if (delay > 0) { window.setTimeout(tick, delay); }
+    }
     function tick() {
+      if (document.hidden) { next(); return; }  // a background tab asks nothing
       fetchPart(url).then(function (r) { return r.text(); }).then(function (html) {
         element.innerHTML = html;
         element.dispatchEvent(new CustomEvent("refreshed", { bubbles: true }));
-        if (!stillLive(element)) { window.clearInterval(timer); }
-      }).catch(function () { /* the next tick tries again */ });
+      }).catch(function () { /* the next tick tries again */ }).then(next);
     }
-    if (stillLive(element)) { timer = window.setInterval(tick, every); }
+    next();
   }
 
   var palette = { main: "#2563eb", delivered: "#16a34a", beside: "#dc2626", sent: "#7c3aed", undelivered: "#ea580c",
