@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from campaigns.domain import TERMINAL, CampaignState
 from campaigns.services.errors import CampaignNotFound
@@ -78,8 +78,7 @@ def campaign_rows(
         if state:
             query = query.where(c.state == state)
         if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            query = query.where(func.lower(c.name).like(pattern.lower(), escape="\\"))
+            query = query.where(_name_matches(c.name, search, uow.session.get_bind().dialect.name))
         if before_id is not None:
             query = query.where(c.id < before_id)
         rows = uow.session.execute(query).all()
@@ -104,6 +103,19 @@ def campaign_rows(
             "finished_at": _iso(row.state_changed_at) if row.state in FINISHED else None,
         })
     return items, (items[-1]["id"] if more and items else None)
+
+
+def _name_matches(column, search: str, dialect: str):
+    """``column`` contains ``search``, in any case. PostgreSQL folds every alphabet (ILIKE);
+    SQLite folds only ASCII, so there the text is also tried lower-case, upper-case and
+    capitalized (``весна`` finds ``Весна``)."""
+    def pattern(text: str) -> str:
+        return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+    if dialect == "postgresql":
+        return column.ilike(pattern(search), escape="\\")
+    variants = {search, search.lower(), search.upper(), search.capitalize(), search.title()}
+    return or_(*(column.like(pattern(v), escape="\\") for v in sorted(variants)))
 
 
 def campaign_view(campaign_id: int, uow_factory: Callable[[], UnitOfWork]) -> dict:
