@@ -78,6 +78,19 @@ def test_the_session_cookie_is_http_only_same_site_and_ends_at_sign_out(server):
     client.close()
 
 
+def test_behind_a_tls_proxy_the_cookie_is_secure(server):
+    # uvicorn believes X-Forwarded-Proto from 127.0.0.1, where a TLS proxy would be
+    with httpx.Client(base_url=server.url, headers={"X-Forwarded-Proto": "https"}) as client:
+        form = client.get("/login")
+        assert "; secure" in form.headers["set-cookie"].lower()
+        token = _csrf(form.text)
+        # (the client itself speaks http, so it would not send a Secure cookie back: given by hand)
+        answer = client.post("/login", data={"name": "vic", "password": PASSWORD, "csrf_token": token},
+                             headers={"Cookie": f"campaigns_csrf={token}"})
+        assert answer.status_code == 303
+        assert "; secure" in answer.headers["set-cookie"].lower()
+
+
 def test_wrong_passwords_and_forged_sign_in_forms_are_refused(server):
     with httpx.Client(base_url=server.url) as client:
         form = client.get("/login")
