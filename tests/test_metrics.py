@@ -158,3 +158,30 @@ def test_the_multiprocess_mode_sums_every_process(tmp_path):
     assert samples[key] == 2
     assert samples[("campaigns_pacing_waits_total", (("provider", "smsc"),))] == 2
     assert samples[("campaigns_provider_call_seconds_count", (("method", "add_chunk"), ("provider", "sandbox")))] == 2
+
+
+def test_the_grafana_board_asks_only_for_metrics_that_exist(sqlite_uow, monkeypatch):
+    import json
+    import re
+    from pathlib import Path
+
+    from campaigns import telemetry
+    from campaigns.telemetry.exposition import render
+
+    # Given every family exposed: the database's and the per-process ones (recorded once)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    telemetry.provider_call("sandbox", "launch", "ok", 0.1)
+    telemetry.pacing_wait("smsc", 1.0)
+    from campaigns.store.callbacks import CallbackEvent
+
+    with sqlite_uow() as uow:
+        uow.session.add(CallbackEvent(provider="smsc", kind="status", event_key="k", payload={}))
+        uow.commit()
+    text = render(sqlite_uow)[0].decode()
+    exposed = set(re.findall(r"^(campaigns_[a-z_]+)", text, re.M))
+
+    # When the board's queries are read, Then each metric they name is exposed
+    board = json.loads((Path(__file__).parent.parent / "deploy/grafana/dashboards/campaigns.json").read_text())
+    asked = {name for panel in board["panels"] for target in panel["targets"]
+             for name in re.findall(r"campaigns_[a-z_]+", target["expr"])}
+    assert asked and asked <= exposed, asked - exposed
