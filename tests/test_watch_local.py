@@ -342,3 +342,24 @@ def test_the_overview_lists_each_location_s_drops_by_state(make, inbox):
     (rejected,) = location["rejected"]
     assert rejected["error"].startswith("bad.json: unknown key 'colour'")
     assert rejected["result"] == "rejected/bad.error.txt"
+
+
+def test_two_copies_dropped_at_once_are_one_campaign_and_one_repeat(make, inbox):
+    # Given the same content dropped twice at once, and two watchers racing over it
+    for name in ("copy a.csv", "copy b.csv"):
+        write_csv(inbox / name, 7)
+    write_json(inbox / "_campaign.json", {"text": "Twice?"})
+    watchers = [make(), make()]
+    threads = [threading.Thread(target=lambda w=w: [w.round() for _ in range(4)]) for w in watchers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(3):  # a take that waited for its twin comes back (its countdown is not waited for here)
+        watchers[0].round()
+    # Then one is a campaign and the other a repeat naming it
+    drops = watchers[0].drops()
+    assert sorted(d.state for d in drops) == ["processed", "rejected"] and watchers[0].campaigns() == 1
+    (taken,) = [d for d in drops if d.state == "processed"]
+    (repeat,) = [d for d in drops if d.state == "rejected"]
+    assert f"a repeat: the same file as {taken.path}" in repeat.error

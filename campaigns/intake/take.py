@@ -18,10 +18,10 @@ import hashlib
 import logging
 import tempfile
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import Engine, select
 
@@ -135,15 +135,33 @@ class _Step:
             sha = _sha256(local)
             self.move([CLAIMED], sha256=sha)
             if not wanted.allow_repeat:
+                # one take of a content at a time, from the check to the campaign's record, so
+                # two copies dropped at once are one campaign and one repeat
+                stack.enter_context(self.content_lease(sha))
                 try:
                     self.check_repeat(sha)
                 except _Refusal as exc:
                     return self.refuse(str(exc))
             self.submit(local, wanted.request)
 
+    @contextmanager
+    def content_lease(self, sha: str) -> Iterator[None]:
+        """Hold the lease on this content in this location (leases table) for the block;
+        raises _Retry while another drop's take holds it."""
+        from campaigns.services.leases import acquire_lease, release_lease
+
+        name = "watch:" + hashlib.sha256(f"{self.drop.location}\0{sha}".encode()).hexdigest()[:58]
+        ttl = lease_seconds(self.settings, self.drop.size)
+        if not acquire_lease(name, self.holder, ttl, self.uow_factory):
+            raise _Retry("the same content is being taken from another drop", max(1.0, self.settings.watch_seconds / 4))
+        try:
+            yield
+        finally:
+            release_lease(name, self.holder, self.uow_factory)
+
     def check_repeat(self, sha: str) -> None:
         """Refuse the drop when the same content was taken from this location within
-        CAMPAIGNS_WATCH_REPEAT_DAYS; wait while a twin of it is being taken."""
+        CAMPAIGNS_WATCH_REPEAT_DAYS (raises _Refusal naming the earlier file and campaign)."""
         drop, now = self.drop, utcnow()
         since = now - timedelta(days=self.settings.watch_repeat_days)
         with self.uow_factory() as uow:
@@ -152,17 +170,12 @@ class _Step:
                 .where(Drop.location == drop.location, Drop.sha256 == sha, Drop.id != drop.id,
                        Drop.state.in_([CREATED, S_PROCESSED, DONE]), Drop.taken_at >= since)
                 .order_by(Drop.taken_at.desc()).limit(1)).first()
-            twin = uow.session.scalar(
-                select(Drop.id).where(Drop.location == drop.location, Drop.sha256 == sha, Drop.id < drop.id,
-                                      Drop.state == CLAIMED, Drop.lease_until > now).limit(1))
         if earlier is not None:
             path, campaign_id, taken_at = earlier
             raise _Refusal(
                 f"{drop.path.rpartition('/')[2]}: a repeat: the same file as {path}, taken "
                 f"{as_utc(taken_at):%Y-%m-%d %H:%M} UTC as campaign {campaign_id}; to send it again, add "
                 f'"allow_repeat": true to its manifest')
-        if twin is not None:
-            raise _Retry(f"the same content is being taken as drop {twin}", max(1.0, self.settings.watch_seconds / 4))
 
     def submit(self, local: Path, request) -> None:
         from campaigns.ingest.readers import FileRefused
