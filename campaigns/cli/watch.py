@@ -236,7 +236,7 @@ class _Progress:
         """Each drop as ``campaigns.intake.overview`` shows it, with its location."""
         from sqlalchemy import select
 
-        from campaigns.intake.overview import _item
+        from campaigns.intake.overview import drop_item
         from campaigns.store.drops import Drop
         from campaigns.store.models import Campaign
 
@@ -244,7 +244,7 @@ class _Progress:
             rows = uow.session.execute(
                 select(Drop, Campaign.state).outerjoin(Campaign, Campaign.id == Drop.campaign_id)
                 .where(Drop.id.in_(list(drop_ids))).order_by(Drop.id)).all()
-            return [{"location": drop.location, **_item(drop, campaign_state), "stem": drop.result_stem}
+            return [{"location": drop.location, **drop_item(drop, campaign_state), "stem": drop.result_stem}
                     for drop, campaign_state in rows]
 
     def update(self, drop_ids) -> dict[int, tuple]:

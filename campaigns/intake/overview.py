@@ -65,7 +65,7 @@ def _one(storage: Storage, settings, uow_factory, limit: int, live: bool) -> dic
             out["counts"][group] = uow.session.scalar(
                 select(func.count()).select_from(Drop).where(Drop.location == storage.location,
                                                              Drop.state.in_(states)))
-            out[group] = [_item(drop, campaign_state) for drop, campaign_state in rows]
+            out[group] = [drop_item(drop, campaign_state) for drop, campaign_state in rows]
     return out
 
 
@@ -78,7 +78,8 @@ def _lone(found, listing) -> list:
             and not e.path.rpartition("/")[2].lower() == "_campaign.json" and stem_of(e.path) not in stems]
 
 
-def _item(drop: Drop, campaign_state: str | None) -> dict:
+def drop_item(drop: Drop, campaign_state: str | None) -> dict:
+    """One drop as the overview (and ``watch --json``) shows it."""
     stem = drop.result_stem
     result = None
     if stem is not None and drop.state in (PROCESSED, DONE):

@@ -91,6 +91,7 @@ class _Step:
         self.drop, self.holder, self.settings, self.engine = drop, holder, settings, engine
         self.dispatch, self.storage = dispatch, storage
         self.uow_factory = lambda: UnitOfWork(engine)
+        self.written: str | None = None  # the digest of the result.json this step wrote last
 
     def move(self, from_states, to=None, **values) -> bool:
         moved = claims.move_drop(self.uow_factory, self.drop.id, from_states, to, holder=self.holder, **values)
@@ -290,9 +291,9 @@ class _Step:
         status = campaign_status(drop.campaign_id, self.uow_factory)
         data = encoded(result_document(status, location=drop.location, path=drop.path, report=report))
         path = f"{PROCESSED}/{stem}.result.json"
-        if digest(data) != getattr(self, "_last_written", None):
+        if digest(data) != self.written:
             self.storage.write(path, data)
-            self._last_written = digest(data)
+            self.written = digest(data)
         return signature(state, updated_at)
 
     def write_report(self, report: str) -> None:
