@@ -77,6 +77,19 @@ def insert_events(conn: Connection, events: Sequence[Event], *, now: datetime | 
     row. Returns True for each new event, in order."""
     if not events:
         return []
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        return insert_events_raw(cursor, conn.dialect.name, events, now=now)
+    finally:
+        cursor.close()
+
+
+def insert_events_raw(cursor, dialect: str, events: Sequence[Event], *, now: datetime | None = None) -> list[bool]:
+    """``insert_events`` on a DB-API ``cursor`` of ``dialect`` (postgresql or sqlite): the
+    receivers' writer calls it on a connection of its own, without SQLAlchemy's per-call
+    work (a third of a batch's CPU)."""
+    if not events:
+        return []
     now = now or utcnow()
     counts: dict[tuple[str, str], int] = {}
     firsts: dict[tuple[str, str], Event] = {}
@@ -84,20 +97,21 @@ def insert_events(conn: Connection, events: Sequence[Event], *, now: datetime | 
         key = (event.provider, event.key)
         counts[key] = counts.get(key, 0) + 1
         firsts.setdefault(key, event)
-    postgresql = conn.dialect.name == "postgresql"
+    postgresql = dialect == "postgresql"
     mark = "%s" if postgresql else "?"
     stamp = now if postgresql else now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's SQLite form
     params: list = []
     for key, event in firsts.items():
         params += [event.provider, event.kind, event.key, json.dumps(event.payload, ensure_ascii=False), stamp,
                    counts[key]]
-    returned = conn.exec_driver_sql(
+    cursor.execute(
         "INSERT INTO callback_events (provider, kind, event_key, payload, received_at, deliveries) VALUES "
         + ", ".join([f"({mark}, {mark}, {mark}, {mark}, {mark}, {mark})"] * len(firsts))
         + " ON CONFLICT (provider, event_key) DO UPDATE SET deliveries = callback_events.deliveries"
         " + excluded.deliveries RETURNING provider, event_key, deliveries",
         tuple(params),
-    ).all()
+    )
+    returned = cursor.fetchall()
     # a row whose deliveries equal this batch's count did not exist before it
     inserted = {(provider, key) for provider, key, deliveries in returned if deliveries == counts[(provider, key)]}
     new = []
