@@ -42,6 +42,7 @@ def submit_campaign(
     encoding: str | None = None,
     sheet: str | None = None,
     excel_engine: str = "calamine",
+    ignore_suppression: bool = False,
     idempotency_key: str | None = None,
     wait: bool | None = None,
     timeout: float | None = None,
@@ -76,6 +77,7 @@ def submit_campaign(
                 text=text, name=name or path.name, provider=provider, sender=sender, country=country,
                 placeholders=placeholders, rate_limit=rate_limit, rate_period=rate_period, deferred_to=deferred_to,
                 validity=validity, mclass=mclass, encoding=encoding, sheet=sheet, excel_engine=excel_engine,
+                ignore_suppression=ignore_suppression,
             )
             idempotency = None
             if idempotency_key is not None:

@@ -167,3 +167,20 @@ def test_the_http_api_manages_the_list(sqlite_url, tmp_path):
             assert api.delete("/v1/suppressions/77015550001").status_code == 404
             assert api.get("/v1/suppressions/77015550001").status_code == 404
             assert api.get("/v1/inbound").json() == {"items": [], "next_cursor": None}
+
+
+def test_the_python_call_takes_ignore_suppression(sqlite_url, tmp_path):
+    from campaigns import submit_campaign as submit
+    from campaigns.store.engine import make_engine
+
+    engine = make_engine(sqlite_url)
+    factory = lambda: UnitOfWork(engine)  # noqa: E731
+    add_suppression(factory, "+77017770009")
+    path = recipients_file(tmp_path, ["77017770009", "77017770008"])
+    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "d"))
+    marked = submit(path, text="Hi", wait=False, settings=settings)
+    ignoring = submit(path, text="Hi", wait=False, settings=settings, ignore_suppression=True)
+    assert (marked["recipients"]["invalid"], ignoring["recipients"]["invalid"]) == (1, 0)
+    with factory() as uow:
+        assert uow.session.get(Campaign, ignoring["id"]).ignore_suppression is True
+    engine.dispose()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SOURCE_RETRIES = 8
 OPTIONS = ("name", "provider", "sender", "country", "placeholders", "rate_limit", "rate_period", "deferred_to",
-           "validity", "mclass", "encoding", "sheet", "excel_engine")
+           "validity", "mclass", "encoding", "sheet", "excel_engine", "ignore_suppression")
 
 
 def submit_from_source(ctx: "WorkerContext", source: str, text: str, idempotency_key: str | None,
