@@ -72,11 +72,11 @@ def test_cascade_options_for_another_provider_are_a_usage_error(tmp_path):
 
 
 def test_the_status_table_has_a_channels_line():
-    counters = {"sent": 3, "viber_delivered": 2, "viber_cost": 0.9, "vk_delivered": 0, "vk_cost": 0,
+    counters = {"sent": 4, "delivered": 3, "undelivered": 1, "expired": 0, "rejected": 0, "viber_delivered": 2, "viber_cost": 0.9, "vk_delivered": 0, "vk_cost": 0,
                 "sms_delivered": 1, "sms_cost": 1.2, "cost": 2.1}
     status = {"id": 7, "name": "spring", "provider": "cascade", "provider_campaign_id": "7.12", "state": "done",
               "provider_status": "DONE", "recipients": {"rows": 3, "valid": 3, "invalid": 0, "duplicates": 0,
-                                                        "added": 3, "rejected_by_provider": 0},
+                                                        "added": 4, "rejected_by_provider": 0},
               "chunks": {"total": 1, "added": 1, "failed": 0, "pending": 0, "adding": 0}, "counters": counters,
               "channels": channels_view(counters), "error": None}
     from rich.console import Console
@@ -85,3 +85,4 @@ def test_the_status_table_has_a_channels_line():
     console.print(status_table(status))
     text = console.export_text()
     assert "viber 2 delivered (0.9), vk 0 delivered (0), sms 1 delivered (1.2); cost 2.1" in text
+    assert "4 sent, 3 delivered of 4" in text and "1 undelivered, 0 expired, 0 rejected" in text

@@ -139,6 +139,7 @@ def test_a_cascade_campaign_survives_faults_and_a_killed_worker_and_sends_each_o
         "sms": {"delivered": counts["sms"], "cost": round(counts["sms"] * 1.2, 4)},
     }
     assert status["counters"]["sent"] == len(NUMBERS) and status["counters"]["waiting"] == 0
+    assert status["counters"]["undelivered"] == len(UNREACHABLE)
     # never faster than the pace, whoever sent: one second holds at most 50 and one packet
     assert busiest([m.sent_at for m in sim.messages], 1.0) <= RATE / 60 + 10
     # the faults fired, and the password is in no log

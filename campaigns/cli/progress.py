@@ -28,6 +28,8 @@ def _num(counters: dict | None, key: str) -> int:
 def final_counts(status: dict) -> dict[str, int]:
     """Messages that did not arrive, by final status (the provider's counters)."""
     counters = status.get("counters") or {}
+    if "totalMsgNum" not in counters and "undelivered" in counters:  # the cascade gateway's own counters
+        return {label: _num(counters, label) for label in ("undelivered", "expired", "rejected")}
     return {label: _num(counters, key) for label, key in
             (("undelivered", "totalUndelivMsgNum"), ("expired", "totalExpiredMsgNum"),
              ("rejected", "totalRejectdMsgNum"))}

@@ -18,6 +18,7 @@ from campaigns.store.models import Recipient
 
 recipients_t = Recipient.__table__
 PRICE_COLUMNS = {channel: f"price_{channel}" for channel in CHANNELS}
+FAILED_STATUSES = {"undelivered": "UNDELIV", "expired": "EXPIRED", "rejected": "REJECTD"}
 
 
 def has_channels(options: Mapping | None) -> bool:
@@ -42,10 +43,15 @@ def record_channels(session: Session, rows: Sequence[tuple[int, object]]) -> Non
 
 
 def channel_counters(session: Session, campaign_id: int) -> dict[str, float]:
-    """``<channel>_delivered`` and ``<channel>_cost`` for every channel, and ``cost`` (the
-    campaign's total): what status --json, the status table and the report show."""
+    """``<channel>_delivered`` and ``<channel>_cost`` for every channel, ``cost`` (the
+    campaign's total), and the messages no channel delivered by final status
+    (``undelivered``, ``expired``, ``rejected``): what status --json, the status table and
+    the report show."""
     r = recipients_t.c
-    columns = []
+    columns = [
+        func.coalesce(func.sum(case((r.final_status == status, 1), else_=0)), 0).label(label)
+        for label, status in FAILED_STATUSES.items()
+    ]
     for channel, column in PRICE_COLUMNS.items():
         columns.append(func.coalesce(func.sum(case(((r.channel == channel) & (r.final_status == "DELIVRD"), 1),
                                                    else_=0)), 0).label(f"{channel}_delivered"))
@@ -53,7 +59,7 @@ def channel_counters(session: Session, campaign_id: int) -> dict[str, float]:
     row = session.execute(
         select(*columns).where(r.campaign_id == campaign_id, r.message_id.is_not(None))
     ).one()._asdict()
-    out: dict[str, float] = {}
+    out: dict[str, float] = {label: int(row[label]) for label in FAILED_STATUSES}
     total = 0.0
     for channel in CHANNELS:
         out[f"{channel}_delivered"] = int(row[f"{channel}_delivered"])
