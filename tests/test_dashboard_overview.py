@@ -12,7 +12,7 @@ from sqlalchemy import insert
 
 from campaigns.providers.fake import FakeProvider
 from campaigns.services.errors import CampaignNotFound
-from campaigns.services.overview import campaign_rows, campaign_view, counter_series
+from campaigns.services.overview import campaign_rows, campaign_view, counter_series, recipients_page
 from campaigns.services.status import campaign_status
 from campaigns.store.models import CounterSample
 from tests.pipeline_data import T0, Driver, fast_settings, make_campaign
@@ -77,3 +77,16 @@ def test_the_counters_over_time_are_thinned_to_a_bounded_number_of_points(uow_fa
     assert series["sent"] == series["delivered"]  # sent = left NEW
     assert series["delivered"] == sorted(series["delivered"])
     assert counter_series(10**9, uow_factory)["t"] == []
+
+
+def test_a_filter_the_counts_say_matches_nobody_reads_no_recipient(uow_factory):
+    cid = make_campaign(uow_factory, count=6, invalid=["bad"])
+
+    assert [r["row"] for r in recipients_page(cid, uow_factory, status="invalid").items] == [7]
+    assert len(recipients_page(cid, uow_factory, status="valid", limit=4).items) == 4
+    # nothing was added or rejected yet: answered from the counts, as the ledger would answer
+    assert recipients_page(cid, uow_factory, status="rejected").items == []
+    assert recipients_page(cid, uow_factory, status="duplicate").items == []
+    assert recipients_page(cid, uow_factory, status="pending").next_cursor is None
+    with pytest.raises(CampaignNotFound):
+        recipients_page(10**9, uow_factory, status="rejected")

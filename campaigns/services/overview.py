@@ -159,6 +159,24 @@ def campaign_view(campaign_id: int, uow_factory: Callable[[], UnitOfWork]) -> di
     }
 
 
+# ledger filters whose number the stored counts give exactly (status's recipients.*)
+EXACT_FILTERS = {"valid": "valid", "invalid": "invalid", "duplicate": "duplicates", "added": "added",
+                 "rejected": "rejected_by_provider"}
+
+
+def recipients_page(campaign_id: int, uow_factory: Callable[[], UnitOfWork], *, status: str | None = None,
+                    after_row: int = 0, limit: int = 50):
+    """A page of the per-recipient table (campaigns.services.ledger.ledger_page). A filter
+    the stored counts say matches nobody answers at once: the ledger would read the whole
+    range of a million-row campaign to find that out. Raises CampaignNotFound, ValueError."""
+    from campaigns.services.ledger import LedgerPage, ledger_page
+
+    if status in EXACT_FILTERS:
+        if campaign_status(campaign_id, uow_factory)["recipients"][EXACT_FILTERS[status]] == 0:
+            return LedgerPage([], None)
+    return ledger_page(campaign_id, uow_factory, status=status, after_row=after_row, limit=limit)
+
+
 def counter_series(campaign_id: int, uow_factory: Callable[[], UnitOfWork], *, points: int = MAX_POINTS) -> dict:
     """The provider's counters over time from counter_samples: ``{"t": [iso…], "sent":
     […], "delivered": […], …}``, at most ``points`` samples (evenly thinned, the last kept)."""

@@ -65,12 +65,13 @@ def _view(request: Request, campaign_id: int) -> dict:
 
 
 def _ledger(request: Request, campaign_id: int, status: str | None, after: str | None) -> dict:
-    from campaigns.services.ledger import STATUSES, ledger_page
+    from campaigns.services.ledger import STATUSES
+    from campaigns.services.overview import recipients_page
 
     status = status if status in STATUSES else None
     try:
-        found = ledger_page(campaign_id, request.app.state.runtime.uow_factory, status=status,
-                            after_row=_cursor(after) or 0, limit=LEDGER_PAGE)
+        found = recipients_page(campaign_id, request.app.state.runtime.uow_factory, status=status,
+                                after_row=_cursor(after) or 0, limit=LEDGER_PAGE)
     except CampaignNotFound as exc:
         raise Problem(404, str(exc)) from None
     return {"rows": found.items, "next_row": found.next_cursor, "status": status, "statuses": STATUSES,
