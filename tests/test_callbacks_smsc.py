@@ -20,7 +20,6 @@ from campaigns.settings import Settings
 from campaigns.store.callbacks import CallbackEvent, Suppression
 from campaigns.store.keys import recipient_id
 from campaigns.store.models import Campaign, Recipient
-from campaigns.store.uow import UnitOfWork
 from tests.callback_server import AppServer
 
 SECRET = "cb-Secret_42"

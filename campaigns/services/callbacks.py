@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from campaigns.callbacks.events import CALL, INBOUND, STATUS, Event
+from campaigns.callbacks.events import INBOUND, STATUS, Event
 from campaigns.domain import FINAL_MESSAGE_STATUSES
 from campaigns.providers.smsc import codes
 from campaigns.services.errors import CampaignNotFound
