@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from campaigns.services.moves import as_utc, utcnow
 from campaigns.store.models import IdempotencyKey
 from campaigns.store.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 255
 ABANDONED_AFTER = timedelta(minutes=15)
 
@@ -75,8 +77,8 @@ def submit_once(
     check_key(key)
     deadline = time.monotonic() + wait
     while True:
-        claim = _claim(scope, key, print_, uow_factory)
-        if claim is None:
+        mine, claim = _claim(scope, key, print_, uow_factory)
+        if mine:
             break  # ours: run the submission
         if claim.fingerprint != print_:
             raise IdempotencyConflict("this Idempotency-Key was used with a different request")
@@ -91,32 +93,37 @@ def submit_once(
     try:
         campaign_id = submit()
     except BaseException:
-        with uow_factory() as uow:
-            uow.session.execute(delete(IdempotencyKey).where(
-                IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.campaign_id.is_(None)))
-            uow.commit()
+        _release(claim.id, uow_factory)
         raise
+    # Only our own claim row: one taken over as abandoned (deleted and claimed again by
+    # another request) is not ours to finish.
     with uow_factory() as uow:
-        uow.session.execute(update(IdempotencyKey).where(
-            IdempotencyKey.scope == scope, IdempotencyKey.key == key).values(campaign_id=campaign_id))
+        done = uow.session.execute(update(IdempotencyKey).where(
+            IdempotencyKey.id == claim.id, IdempotencyKey.campaign_id.is_(None)).values(campaign_id=campaign_id))
         uow.commit()
+    if done.rowcount != 1:
+        log.warning("idempotency key %r of %s was taken over while its first request ran (longer than %s); "
+                    "campaign %s was made by that first request", key, scope, ABANDONED_AFTER, campaign_id)
     return Once(campaign_id, True)
 
 
-def _claim(scope: str, key: str, print_: str, uow_factory) -> IdempotencyKey | None:
-    """None when this call inserted the key's row; else the row someone else holds."""
+def _claim(scope: str, key: str, print_: str, uow_factory) -> tuple[bool, IdempotencyKey]:
+    """(True, our new row) when this call inserted the key's row; else (False, the row
+    someone else holds)."""
     with uow_factory() as uow:
-        uow.session.add(IdempotencyKey(scope=scope, key=key, fingerprint=print_, created_at=utcnow()))
+        row = IdempotencyKey(scope=scope, key=key, fingerprint=print_, created_at=utcnow())
+        uow.session.add(row)
         try:
             uow.commit()
-            return None
+            uow.session.expunge(row)
+            return True, row
         except IntegrityError:
             uow.rollback()
         held = uow.session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key))
         if held is None:  # released between our insert and our read: try again
-            return IdempotencyKey(id=-1, fingerprint=print_, campaign_id=None, created_at=utcnow())
+            return False, IdempotencyKey(id=-1, fingerprint=print_, campaign_id=None, created_at=utcnow())
         uow.session.expunge(held)
-        return held
+        return False, held
 
 
 def _release(row_id: int, uow_factory) -> None:
