@@ -76,7 +76,7 @@ def test_upload_preview_launch_watch_done_charts_and_report(server, browser, tmp
     # When the file is uploaded with a text and a hostile campaign name
     page.click("text=New campaign")
     page.set_input_files("input[name=file]", str(path))
-    page.fill("textarea[name=text]", "Hello {name}, spring sale!")
+    page.fill("textarea[name=text]", "Hello {name},\nspring sale!")  # two lines, kept to the end
     page.fill("input[name=name]", HOSTILE)
     page.click("#check-file")
 
@@ -107,6 +107,7 @@ def test_upload_preview_launch_watch_done_charts_and_report(server, browser, tmp
     assert page.inner_text("td[data-step='invalid']") == "2" and page.inner_text("td[data-step='duplicates']") == "1"
     assert dialogs == []
     assert HOSTILE_CELL in page.inner_text("#recipients")  # the cell shows as text
+    assert page.inner_text(".message-text") == "Hello {name},\nspring sale!"
     assert "DELIVRD" in page.inner_text("#recipients")  # read again once the campaign ended
 
     # When the report is downloaded
@@ -177,6 +178,7 @@ def test_a_form_posted_from_another_site_is_refused(server, browser, tmp_path):
         page.screenshot(path=str(tmp_path / "cross-site-refused.png"))
         page.goto(f"{server.url}/admin")
         assert "mallory" not in page.inner_text("main")
+        page.screenshot(path=str(tmp_path / "admin.png"), full_page=True)
     finally:
         evil.shutdown()
         evil.server_close()
