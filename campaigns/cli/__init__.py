@@ -38,9 +38,9 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def _register() -> None:
-    from campaigns.cli import db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress, watch
+    from campaigns.cli import db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress, watch, schedule
 
-    for module in (db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress, watch):
+    for module in (db, validate, check, pipeline, simulate, serve, tokens, users, inbox, suppress, watch, schedule):
         module.register(app)
 
 
