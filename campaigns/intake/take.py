@@ -231,7 +231,8 @@ class _Step:
     def refuse(self, error: str, *, rejects_of=None) -> None:
         """Record the refusal (the rejects CSV first, so a refused drop always has it)."""
         stem = self.stem(REJECTED)
-        rejects = _write_rejects(self.storage, f"{REJECTED}/{stem}.rejects.csv", self.settings, *rejects_of) \
+        rejects = _write_rejects(self.storage, f"{REJECTED}/{stem}.rejects.csv", self.settings, self.engine,
+                                 *rejects_of) \
             if rejects_of else 0
         if self.move([CLAIMED], REFUSED, error=error, rejects=rejects):
             log.info("watch: %s rejected: %s", shown(self.drop.location, self.drop.path), error)
@@ -323,7 +324,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_rejects(storage: Storage, target: str, settings, local: Path, request) -> int:
+def _write_rejects(storage: Storage, target: str, settings, engine: Engine, local: Path, request) -> int:
     """The invalid rows of a refused file, as ``validate --rejects-out`` writes them,
     stored at ``target``; returns how many (nothing is stored when none)."""
     from campaigns.ingest.readers import FileRefused
@@ -332,6 +333,10 @@ def _write_rejects(storage: Storage, target: str, settings, local: Path, request
 
     options = IngestOptions(text=request.text, country=request.country, placeholders=request.placeholders,
                             encoding=request.encoding, sheet=request.sheet, excel_engine=request.excel_engine)
+    if not getattr(request, "ignore_suppression", False):  # opted-out rows listed as submit judges them
+        from campaigns.services.suppression import with_suppression
+
+        options = with_suppression(options, engine)
     with tempfile.TemporaryDirectory(prefix="campaigns-rejects-") as tmp:
         out = Path(tmp) / "rejects.csv"
         writer = RejectsWriter(out)
