@@ -64,6 +64,14 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+# Databases of the shared Redis, one per test module that runs Celery on it (each flushes
+# its own; two modules on one database steal each other's tasks when pytest-xdist runs
+# them at once): 7 test_pipeline_integration (warm shutdown), 8 test_watch_cluster,
+# 9 test_cli_pipeline, 10 test_workers_app, 11 test_pipeline_integration, 12
+# test_api_cluster, 13 test_metrics_workers, 14 test_smsc_integration, 15 benchmarks.
+# Others start a private redis-server (tests.cluster.RedisServer).
+
+
 def redis_url() -> str:
     """The test Redis URL (a database of its own is the caller's business)."""
     host_port = REDIS_URL.split("://", 1)[1].split("/", 1)[0]

@@ -363,7 +363,7 @@ def test_a_warm_shutdown_hands_the_campaign_back_after_the_chunk_in_flight(
     # chunk takes, so nothing in flight is taken for lost.
     import redis
 
-    broker = services.redis_url().rsplit("/", 1)[0] + "/12"
+    broker = services.redis_url().rsplit("/", 1)[0] + "/7"  # this test's own database (tests/services.py)
     client = redis.Redis.from_url(broker)
     client.flushdb()
     url, engine = _pg_database()

@@ -22,7 +22,7 @@ from tests.cluster import Cluster, clean_env, submit, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.postgres]
 
 LOGIN, PASSWORD = "itest-shop", "Itest-smsc-pw-7f3a9c"
-REDIS_DB = 12  # a database of the shared Redis only this module uses (flushed)
+REDIS_DB = 14  # a database of the shared Redis only this module uses (flushed; see tests/services.py)
 RATE = 3000  # a minute: packets of 10 every 0.2 s
 
 

@@ -21,7 +21,7 @@ from tests.watch_helpers import write_csv, write_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.postgres]
 
-REDIS_DB = 9  # a database of the shared Redis only this module uses (flushed)
+REDIS_DB = 8  # a database of the shared Redis only this module uses (flushed; see tests/services.py)
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
