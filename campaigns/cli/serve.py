@@ -10,6 +10,11 @@ import typer
 from campaigns.cli import settings_of
 
 EXIT_USAGE = 2
+# Python's own event loop and the httptools parser. Measured with wrk, 100 connections
+# against a saturated server: uvloop left some connections waiting over a second (p99
+# 1.1-1.6 s, for the same ~1,600 requests a second) where asyncio's loop served them in
+# turn (p99 60-75 ms); httptools parses ~10% faster than h11.
+SERVER = {"loop": "asyncio", "http": "httptools"}
 
 
 def _logging() -> None:
@@ -57,8 +62,8 @@ def register(app: typer.Typer) -> None:
             from campaigns.web.app import create_app
 
             uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=access_log,
-                        timeout_graceful_shutdown=10)
+                        timeout_graceful_shutdown=10, **SERVER)
         else:
             # each worker process builds its own app from the same environment
             uvicorn.run("campaigns.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                        log_config=None, access_log=access_log, timeout_graceful_shutdown=10)
+                        log_config=None, access_log=access_log, timeout_graceful_shutdown=10, **SERVER)
