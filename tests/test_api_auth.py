@@ -136,11 +136,11 @@ def test_no_secret_in_the_openapi_document_error_bodies_the_database_or_the_log(
                                    "recipients": [{"recipient": "+77011234567"}]}).text)
     database = (srv.log.parent / "campaigns.db").read_bytes()
     for secret in [MOBIZON_KEY, SMSC_PASSWORD, *tokens.values()]:
-        secret_part = secret.rsplit("_", 1)[-1]
+        secret_part = secret.split("_", 2)[2] if secret.startswith("cmp_") else secret  # it may hold '_' 
         for body in bodies:
             assert secret_part not in body
         assert secret_part not in srv.text()
         assert secret_part.encode() not in database
     # the token list shows names and scopes only
     listed = run_cli(env, "token", "list", "--json").stdout
-    assert not any(t.rsplit("_", 1)[-1] in listed for t in tokens.values())
+    assert not any(t.split("_", 2)[2] in listed for t in tokens.values())
