@@ -96,8 +96,12 @@ def test_an_smsc_campaign_is_sent_in_paced_packets_and_followed_to_done(sqlite_u
     assert sim.sent_counts() == {p: 1 for p in numbers}
     assert sim.calls["send"] == 25
     assert {len({m.phone for m in sim.messages if m.id == rid}) for rid in {m.id for m in sim.messages}} == {10}
-    # never faster than the pace: no second holds more than 100 messages and one packet
-    assert busiest([m.sent_at for m in sim.messages], 1.0) <= 110
+    # never faster than the pace: 25 packets granted 0.1 s apart take at least 2.4 s, and
+    # no second of arrivals holds more than 100 messages and two packets (a packet that
+    # reaches the simulator late, on a busy machine, arrives next to the one after it)
+    sent = sorted(m.sent_at for m in sim.messages)
+    assert sent[-1] - sent[0] >= 2.3
+    assert busiest(sent, 1.0) <= 120
     # and every message was followed through status.php to its final status
     rows = recipients(sqlite_engine, status["id"])
     assert all(r.provider_code == 0 and r.message_id.endswith(":" + r.phone) for r in rows)
