@@ -323,12 +323,16 @@ def test_two_concurrent_claims_for_one_campaign_only_one_wins(pg_url):
                 t.start()
             for t in threads:
                 t.join(10)
-        # Then each round exactly one of them added a chunk, the other found the campaign busy
-        assert sorted(len(r) for r in results) == [0] * 10 + [1] * 10
+        # Then never two adds at once; each call added one chunk or found the campaign
+        # busy; every round added one (two when, on a slow machine, the second call came
+        # after the first had finished: then it found the next chunk free), and every
+        # chunk added was added once, in order
         assert fake.max_concurrent_adds == 1
+        added = sum(len(r) for r in results)
+        assert all(len(r) <= 1 for r in results) and 10 <= added <= 20
         chunks = chunk_rows(uow_factory, cid)
-        assert [c.state for c in chunks] == ["added"] * 10 + ["pending"] * 10
-        assert all(c.attempts == 1 for c in chunks[:10])
+        assert [c.state for c in chunks] == ["added"] * added + ["pending"] * (20 - added)
+        assert all(c.attempts == 1 for c in chunks[:added])
     finally:
         engine.dispose()
 
