@@ -24,6 +24,7 @@ from campaigns.services.users import SignedIn
 from campaigns.web.dashboard.auth import CSRF_FIELD, NotAllowed, check_csrf, need, same_origin
 from campaigns.web.dashboard.render import DashboardRoute, page
 from campaigns.web.problems import Problem, field_errors
+from campaigns.web.submission import submit_problem, submit_request, validation_report
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 operator = need("operator")
@@ -65,26 +66,13 @@ def _options(fields: dict):
         raise Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from None
 
 
-def _submit_request(options, label: str):
-    from campaigns.services.submit import SubmitRequest
-
-    return SubmitRequest(
-        text=options.text, name=options.name or label, provider=options.provider, sender=options.sender,
-        country=options.country, placeholders=options.placeholders, rate_limit=options.rate_limit,
-        rate_period=options.rate_period, deferred_to=options.deferred_to, validity=options.validity,
-        mclass=options.mclass, encoding=options.encoding, sheet=options.sheet, excel_engine=options.excel_engine,
-    )
-
-
-def _validate(path: Path, options, settings) -> dict:
+def _validate(path: Path, options, label: str, rt) -> dict:
+    """The validation report of the upload, as the API's dry run gives it."""
     from campaigns.ingest.readers import FileRefused
     from campaigns.ingest.report import IngestReport
-    from campaigns.ingest.service import IngestOptions, validate_file
 
-    ingest = IngestOptions(text=options.text, country=options.country, placeholders=options.placeholders,
-                           encoding=options.encoding, sheet=options.sheet, excel_engine=options.excel_engine)
     try:
-        return validate_file(path, ingest, settings).to_dict()
+        return validation_report(path, submit_request(options, label), rt.settings, rt.engine)
     except FileRefused as exc:
         return IngestReport.refused(path.name, str(exc)).to_dict()
 
@@ -121,7 +109,7 @@ async def preview(request: Request, user: SignedIn = Depends(operator)):
         except Problem as exc:
             spooled.discard()
             return _form_page(request, values, exc.errors or [{"field": "form", "message": exc.detail}], status=422)
-        report = await run_in_threadpool(_validate, spooled.path, options, rt.settings)
+        report = await run_in_threadpool(_validate, spooled.path, options, spooled.label or spooled.path.name, rt)
         if report["sendable"]:
             (spooled.path.parent / OWNER).write_text(str(user.user_id))
         else:
@@ -157,7 +145,6 @@ def _discard(path: Path) -> None:
 async def launch(request: Request, user: SignedIn = Depends(operator)):
     """Submit the previewed upload (once per upload, however many clicks) and show it."""
     from campaigns.services.enqueue import Idempotency, enqueue_file, request_fingerprint
-    from campaigns.web.routes.campaigns import _submit_problem
 
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -167,7 +154,7 @@ async def launch(request: Request, user: SignedIn = Depends(operator)):
     path = _upload(rt.spool, upload_id, user)
     options = _options(fields)
     label = fields.get("label") or (path.name if path else "upload")
-    submit = _submit_request(options, label)
+    submit = submit_request(options, label)
     once_key = Idempotency(f"dashboard:{user.user_id}", upload_id, request_fingerprint(submit, upload_id))
     missing = path or (rt.spool / upload_id / "gone")
     try:
@@ -177,7 +164,7 @@ async def launch(request: Request, user: SignedIn = Depends(operator)):
         raise Problem(410, "this upload is gone (launched already, or older than a day): upload the file again") \
             from None
     except Exception as exc:
-        problem = _submit_problem(exc)
+        problem = submit_problem(exc)
         if problem is None:
             raise
         raise problem from None

@@ -22,6 +22,7 @@ from campaigns.web import schemas
 from campaigns.web.deps import require, runtime
 from campaigns.web.problems import Problem, field_errors
 from campaigns.web.runtime import Runtime
+from campaigns.web.submission import submit_problem, submit_request, validation_report
 from campaigns.sources.spool import remove_spooled, spool_path
 from campaigns.web.uploads import Spooled, read_json_body, spool_form
 
@@ -118,57 +119,12 @@ def _write_recipients(recipients: list[dict], spool: Path) -> Spooled:
     return Spooled(path=path, label="recipients.csv", size=path.stat().st_size)
 
 
-def _request(options: schemas.CampaignOptions, label: str):
-    from campaigns.providers.cascade.options import cascade_fields
-    from campaigns.services.submit import SubmitRequest
-
-    return SubmitRequest(
-        text=options.text, name=options.name or label, provider=options.provider, sender=options.sender,
-        country=options.country, placeholders=options.placeholders, rate_limit=options.rate_limit,
-        rate_period=options.rate_period, deferred_to=options.deferred_to, validity=options.validity,
-        mclass=options.mclass, encoding=options.encoding, sheet=options.sheet, excel_engine=options.excel_engine,
-        ignore_suppression=options.ignore_suppression,
-        cascade=cascade_fields(options.model_dump()) if options.provider == "cascade" else None,
-    )
-
-
-def _submit_problem(exc: Exception) -> Problem | None:
-    """The problem answer for a refusal of the submit services; None for anything else."""
-    from campaigns.ingest.readers import FileRefused
-    from campaigns.services.enqueue import UnknownProvider
-    from campaigns.services.idempotency import IdempotencyBusy, IdempotencyConflict
-    from campaigns.services.submit import InvalidCampaign
-
-    if isinstance(exc, FileRefused):
-        return Problem(422, str(exc), kind="file-refused", errors=[{"field": "file", "message": exc.reason}])
-    if isinstance(exc, InvalidCampaign):
-        problems = list(getattr(exc, "problems", None) or [str(exc)])
-        return Problem(422, "; ".join(problems), kind="invalid-campaign",
-                       errors=[{"field": "campaign", "message": p} for p in problems])
-    if isinstance(exc, UnknownProvider):
-        return Problem(422, str(exc), kind="invalid-request", errors=[{"field": "provider", "message": str(exc)}])
-    if isinstance(exc, IdempotencyConflict):
-        return Problem(422, str(exc), kind="idempotency-conflict")
-    if isinstance(exc, IdempotencyBusy):
-        return Problem(409, str(exc), kind="idempotency-busy", headers={"Retry-After": "1"})
-    if isinstance(exc, (ValueError, LookupError)):  # options that make no sense
-        return Problem(422, str(exc), kind="invalid-request")
-    return None
-
-
 def _dry_run(rt: Runtime, request, path: Path) -> dict:
     from campaigns.ingest.readers import FileRefused
     from campaigns.ingest.report import IngestReport
-    from campaigns.ingest.service import IngestOptions, validate_file
 
-    options = IngestOptions(text=request.text, country=request.country, placeholders=request.placeholders,
-                            encoding=request.encoding, sheet=request.sheet, excel_engine=request.excel_engine)
-    if not request.ignore_suppression:  # a dry run reports 'opted out' as the submit would
-        from campaigns.services.suppression import with_suppression
-
-        options = with_suppression(options, rt.engine)
     try:
-        return validate_file(path, options, rt.settings).to_dict()
+        return validation_report(path, request, rt.settings, rt.engine)
     except FileRefused as exc:
         report = IngestReport.refused(path.name, str(exc)).to_dict()
         raise Problem(422, str(exc), kind="file-refused", report=report) from None
@@ -208,7 +164,7 @@ async def submit_campaign(
                           errors=[{"field": "Idempotency-Key", "message": str(exc)}]) from None
     options, spooled, recipients = await _read_submission(request, rt)
     try:
-        submit = _request(options, spooled.label or "upload")
+        submit = submit_request(options, spooled.label or "upload")
         if dry_run:
             report = await run_in_threadpool(_dry_run, rt, submit, spooled.path)
             response.status_code = 200
@@ -220,7 +176,7 @@ async def submit_campaign(
             once = await run_in_threadpool(enqueue_file, spooled.path, submit, rt.settings, rt.engine, rt.dispatch,
                                            idempotency=idempotency)
         except Exception as exc:
-            problem = _submit_problem(exc)
+            problem = submit_problem(exc)
             if problem is None:
                 raise
             raise problem from None
