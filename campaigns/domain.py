@@ -52,7 +52,9 @@ class IllegalTransition(ValueError):
 
 S = CampaignState
 CAMPAIGN_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
-    S.DRAFT: frozenset({S.QUEUED, S.FAILED, S.AWAITING_APPROVAL}),
+    # draft -> cancelled: a draft whose file was being read by a process that stopped
+    # (campaigns.services.cancel, once it is older than the stall time)
+    S.DRAFT: frozenset({S.QUEUED, S.FAILED, S.AWAITING_APPROVAL, S.CANCELLED}),
     S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.CANCELLED}),
     S.QUEUED: frozenset({S.CREATING, S.CANCELLED, S.FAILED}),
     S.CREATING: frozenset({S.ADDING, S.FAILED, S.CANCELLED}),

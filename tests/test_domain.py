@@ -17,7 +17,7 @@ from campaigns.domain import (
 # awaiting_approval: a scheduled run waiting for a person (issue 13)
 ISSUE_STATES = ["draft", "awaiting_approval", "queued", "creating", "adding", "launching", "running", "done", "failed", "paused", "cancelled"]
 ALLOWED = {
-    ("draft", "queued"), ("draft", "failed"), ("draft", "awaiting_approval"),
+    ("draft", "queued"), ("draft", "failed"), ("draft", "awaiting_approval"), ("draft", "cancelled"),
     ("awaiting_approval", "queued"), ("awaiting_approval", "cancelled"),
     ("queued", "creating"), ("queued", "cancelled"), ("queued", "failed"),
     ("creating", "adding"), ("creating", "failed"), ("creating", "cancelled"),

@@ -111,3 +111,27 @@ def test_finished_and_unknown_campaigns(sqlite_uow):
         cancel_campaign(done, sqlite_uow, fake)
     with pytest.raises(CampaignNotFound, match="no campaign with id 999"):
         cancel_campaign(999, sqlite_uow, fake)
+
+
+def test_a_draft_left_by_a_stopped_process_can_be_cancelled_once_abandoned(uow_factory):
+    # Given a draft whose file was being read when its process stopped
+    from datetime import timedelta
+
+    from campaigns.services.moves import utcnow
+    from campaigns.store.models import Campaign
+
+    long_ago = utcnow() - timedelta(minutes=10)
+    with uow_factory() as uow:
+        draft = Campaign(name="interrupted", provider="sandbox", text="hi", state="draft",
+                         state_changed_at=long_ago, created_at=long_ago, updated_at=long_ago)
+        uow.session.add(draft)
+        uow.commit()
+        cid = draft.id
+    # When it is cancelled before the stall time has passed, it is refused (it may still be read)
+    with pytest.raises(CannotCancel, match="still being submitted"):
+        cancel_campaign(cid, uow_factory, None, abandoned_after=3600)
+    # Then after it, it ends here, with nothing asked of the provider
+    outcome = cancel_campaign(cid, uow_factory, None, abandoned_after=300)
+    assert outcome.deleted is False
+    with uow_factory() as uow:
+        assert uow.session.get(Campaign, cid).state == "cancelled"

@@ -413,7 +413,8 @@ def register(app: typer.Typer) -> None:
                     provider = providers(status["provider"], settings)
                 except ValueError as exc:  # unknown name, missing key (SettingsError)
                     unavailable = f"the provider cannot be reached from here ({exc})"
-            outcome = cancel_campaign(campaign_id, _uow_factory(engine), provider, unavailable=unavailable)
+            outcome = cancel_campaign(campaign_id, _uow_factory(engine), provider, unavailable=unavailable,
+                                      abandoned_after=settings.stall_seconds)
         except (CampaignNotFound, CannotCancel) as exc:
             raise _fail(str(exc)) from None
         finally:

@@ -17,7 +17,7 @@ from campaigns.providers.errors import PermanentError, ProviderError
 from campaigns.providers.port import Provider
 from campaigns.redact import redact
 from campaigns.services.errors import CampaignNotFound, CannotCancel
-from campaigns.services.moves import campaigns_t, move_campaign, utcnow
+from campaigns.services.moves import as_utc, campaigns_t, move_campaign, utcnow
 from campaigns.store.uow import UnitOfWork
 
 S = CampaignState
@@ -44,21 +44,25 @@ def cancel_campaign(
     *,
     now: datetime | None = None,
     unavailable: str = "the provider is not configured here",
+    abandoned_after: float | None = None,
 ) -> Cancelled:
     """Cancel the campaign here, whatever the provider answers, after asking the provider to
     delete it; returns what happened there. ``provider`` None means it cannot be asked from
     here (``unavailable`` says why): the campaign still ends here. Raises CampaignNotFound, or CannotCancel when it
-    already ended (done, failed, cancelled) or is still being read from its file (draft)."""
+    already ended (done, failed, cancelled) or is still being read from its file (a draft
+    younger than ``abandoned_after`` seconds; older, the process reading it stopped, and the
+    draft is cancelled: nothing of it ever reached a provider)."""
     c = campaigns_t.c
+    now = now or utcnow()
     with uow_factory() as uow:
         row = uow.session.execute(
-            select(c.state, c.provider_campaign_id, c.provider_status).where(c.id == campaign_id)
+            select(c.state, c.provider_campaign_id, c.provider_status, c.state_changed_at).where(c.id == campaign_id)
         ).first()
     if row is None:
         raise CampaignNotFound(campaign_id)
     if row.state in {s.value for s in TERMINAL}:
         raise CannotCancel(f"campaign {campaign_id} is already {row.state}; there is nothing to cancel")
-    if row.state == S.DRAFT.value:
+    if row.state == S.DRAFT.value and not _abandoned(row.state_changed_at, abandoned_after, now):
         raise CannotCancel(f"campaign {campaign_id} is still being submitted; cancel it once it is queued")
     outcome = Cancelled(campaign_id, deleted=False)
     if row.provider_campaign_id:
@@ -69,7 +73,7 @@ def cancel_campaign(
     error = "cancelled by the user" + (f"; {outcome.note}" if outcome.note else "")
     with uow_factory() as uow:
         moved = move_campaign(
-            uow.session, campaign_id, CANCELLABLE, S.CANCELLED, now or utcnow(),
+            uow.session, campaign_id, CANCELLABLE, S.CANCELLED, now,
             claimed_at=None, retry_at=None, next_poll_at=None, error=error,
             provider_status=None,  # no longer followed: the last status seen would go stale
         )
@@ -102,3 +106,10 @@ def _delete_at_provider(campaign_id: int, row, provider: Provider | None, unavai
         return Cancelled(campaign_id, False,
                          redact(f"the provider could not be reached to delete campaign {pid} ({exc}); {after}"))
     return Cancelled(campaign_id, True, f"campaign {pid} deleted at the provider")
+
+
+def _abandoned(since: datetime | None, after: float | None, now: datetime) -> bool:
+    """True when a draft has not moved for ``after`` seconds (its submitting process stopped:
+    reading a file of a million rows takes seconds)."""
+    since = as_utc(since)
+    return after is not None and since is not None and (now - since).total_seconds() >= after

@@ -54,8 +54,9 @@ def resume_campaign(
             raise CannotResume(f"campaign {campaign_id} is awaiting approval: start it with `campaigns approve "
                                f"{campaign_id}` or drop it with `campaigns cancel {campaign_id}`")
         if state == S.DRAFT.value:
-            raise CannotResume(f"campaign {campaign_id} is still being read from its file; submit the file again "
-                               "if that was interrupted")
+            raise CannotResume(f"campaign {campaign_id} is still being read from its file; if that was "
+                               f"interrupted, `campaigns cancel {campaign_id}` drops it (once CAMPAIGNS_STALL_SECONDS "
+                               "have passed) and the file can be submitted again")
         pending = (chunks_t.c.campaign_id == campaign_id, chunks_t.c.state == ChunkState.PENDING.value)
         if state == S.PAUSED.value:
             if not move_campaign(uow.session, campaign_id, [S.PAUSED], S.ADDING, now, error=None, claimed_at=None):

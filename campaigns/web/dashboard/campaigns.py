@@ -140,7 +140,7 @@ def cancel(request: Request, campaign_id: int, csrf_token: str = Form(""), user:
     view = _view(request, campaign_id)
     try:
         with rt.provider(view["provider"]) as provider:
-            cancel_campaign(campaign_id, rt.uow_factory, provider)
+            cancel_campaign(campaign_id, rt.uow_factory, provider, abandoned_after=rt.settings.stall_seconds)
     except CannotCancel as exc:
         raise Problem(409, str(exc)) from None
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)

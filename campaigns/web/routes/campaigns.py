@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -238,9 +239,16 @@ def cancel_campaign(campaign_id: int, _: TokenIdentity = Depends(require("submit
     from campaigns.services.cancel import cancel_campaign as cancel
 
     try:
-        name = _status(rt, campaign_id)["provider"]
-        with rt.provider(name) as provider:
-            cancel(campaign_id, rt.uow_factory, provider)
+        status = _status(rt, campaign_id)
+        with ExitStack() as stack:
+            provider, unavailable = None, "the provider is not configured here"
+            if status["provider_campaign_id"]:  # else nothing at the provider to delete
+                try:
+                    provider = stack.enter_context(rt.provider(status["provider"]))
+                except ValueError as exc:  # not configured in this process: it still ends here
+                    unavailable = f"the provider cannot be reached from here ({exc})"
+            cancel(campaign_id, rt.uow_factory, provider, unavailable=unavailable,
+                   abandoned_after=rt.settings.stall_seconds)
     except CampaignNotFound as exc:
         raise _not_found(exc) from None
     except CannotCancel as exc:
