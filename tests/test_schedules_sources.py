@@ -5,48 +5,18 @@ schedule is made, and an empty prefix failing only its run."""
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 from campaigns.schedules.fire import fire_due_schedules, run_fire
 from campaigns.schedules.manage import ScheduleSpec, add_schedule, schedule_runs
 from campaigns.services.status import campaign_status
 from campaigns.settings import Settings
+from tests.s3 import aws_env, bucket, moto_endpoint  # noqa: F401 (fixtures)
 
 UTC = timezone.utc
 T0 = datetime(2027, 1, 3, 12, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(moto_endpoint, monkeypatch, tmp_path):
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    name = f"crm-{uuid.uuid4().hex[:12]}"
-    client = boto3.session.Session().client("s3")
-    client.create_bucket(Bucket=name)
-    yield name, client
-    client.close()
 
 
 def csv(*phones: str) -> bytes:

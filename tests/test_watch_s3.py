@@ -6,49 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from campaigns.intake.locations import LocationError, watched
 from campaigns.intake.s3 import S3Prefix
 from campaigns.settings import Settings
+from tests.s3 import aws_env, bucket, moto_endpoint  # noqa: F401 (fixtures)
 from tests.watch_helpers import Harness, phones_rows
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(moto_endpoint, monkeypatch, tmp_path):
-    """boto3's standard configuration pointed at the local server, isolated from the host's."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return monkeypatch
-
-
-@pytest.fixture
-def bucket(aws_env):
-    name = f"inbox-{uuid.uuid4().hex[:12]}"
-    client = boto3.session.Session().client("s3")
-    client.create_bucket(Bucket=name)
-    yield name, client
-    client.close()
 
 
 @pytest.fixture
