@@ -28,6 +28,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The pipeline's timing for integration tests: faults and killed workers recovered in
+# seconds (a short poll and stall time, quick bounded retries).
+FAST_PIPELINE = dict(
+    CAMPAIGNS_POLL_SECONDS="0.3", CAMPAIGNS_STALL_SECONDS="3", CAMPAIGNS_HTTP_TIMEOUT="1.5",
+    CAMPAIGNS_HTTP_CONNECT_TIMEOUT="1", CAMPAIGNS_RETRY_BASE_SECONDS="0.1", CAMPAIGNS_RETRY_CAP_SECONDS="1",
+    CAMPAIGNS_MAX_RETRIES="30",
+)
+
+
+def busiest(times: list[float], span: float) -> int:
+    """The most of ``times`` that fall within any window of ``span`` seconds."""
+    times, best, j = sorted(times), 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - span:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
 def clean_env(**overrides: str) -> dict[str, str]:
     """The current environment without any CAMPAIGNS_/MOBIZON_/SMSC_/CASCADE_ variable, plus ``overrides``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMPAIGNS_", "MOBIZON_", "SMSC_", "CASCADE_"))}

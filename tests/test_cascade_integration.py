@@ -19,7 +19,7 @@ from campaigns.simulator.server import SimulatorServer
 from campaigns.store.engine import make_engine, upgrade
 from campaigns.store.models import Recipient
 from tests import services
-from tests.cluster import Cluster, RedisServer, clean_env, submit, wait_for
+from tests.cluster import FAST_PIPELINE, Cluster, RedisServer, busiest, clean_env, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.postgres]
 
@@ -67,9 +67,7 @@ def cluster(tmp_path_factory, database, gateway):
     env = clean_env(
         CAMPAIGNS_DATABASE_URL=database[0], CAMPAIGNS_BROKER_URL=redis.url,
         CASCADE_API_URL=gateway.base_url, CASCADE_LOGIN=LOGIN, CASCADE_PASSWORD=PASSWORD, CASCADE_PROTOCOL="json",
-        CASCADE_REPEAT_SECONDS="2", CAMPAIGNS_POLL_SECONDS="0.3", CAMPAIGNS_STALL_SECONDS="3",
-        CAMPAIGNS_HTTP_TIMEOUT="1.5", CAMPAIGNS_HTTP_CONNECT_TIMEOUT="1", CAMPAIGNS_RETRY_BASE_SECONDS="0.1",
-        CAMPAIGNS_RETRY_CAP_SECONDS="1", CAMPAIGNS_MAX_RETRIES="30",
+        CASCADE_REPEAT_SECONDS="2", **FAST_PIPELINE,
     )
     cluster = Cluster(env, tmp_path_factory.mktemp("cascade-logs"))
     try:
@@ -78,15 +76,6 @@ def cluster(tmp_path_factory, database, gateway):
     finally:
         cluster.stop()
         redis.kill()
-
-
-def busiest(times: list[float], span: float) -> int:
-    times, best, j = sorted(times), 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - span:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def test_a_cascade_campaign_survives_faults_and_a_killed_worker_and_sends_each_once(cluster, database, gateway, tmp_path):

@@ -17,7 +17,7 @@ from campaigns.simulator.smsc import SmscConfig, SmscSimulator, create_smsc_app
 from campaigns.store.engine import make_engine, upgrade
 from campaigns.store.models import Recipient
 from tests import services
-from tests.cluster import Cluster, clean_env, submit, wait_for
+from tests.cluster import FAST_PIPELINE, Cluster, busiest, clean_env, submit, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.postgres]
 
@@ -54,10 +54,7 @@ def cluster(tmp_path_factory, database, smsc):
     client.flushdb()
     env = clean_env(
         CAMPAIGNS_DATABASE_URL=database[0], CAMPAIGNS_BROKER_URL=broker,
-        SMSC_LOGIN=LOGIN, SMSC_PASSWORD=PASSWORD, SMSC_API_URL=smsc.base_url,
-        CAMPAIGNS_POLL_SECONDS="0.3", CAMPAIGNS_STALL_SECONDS="3", CAMPAIGNS_HTTP_TIMEOUT="1.5",
-        CAMPAIGNS_HTTP_CONNECT_TIMEOUT="1", CAMPAIGNS_RETRY_BASE_SECONDS="0.1", CAMPAIGNS_RETRY_CAP_SECONDS="1",
-        CAMPAIGNS_MAX_RETRIES="30",
+        SMSC_LOGIN=LOGIN, SMSC_PASSWORD=PASSWORD, SMSC_API_URL=smsc.base_url, **FAST_PIPELINE,
     )
     cluster = Cluster(env, tmp_path_factory.mktemp("smsc-logs"))
     try:
@@ -67,15 +64,6 @@ def cluster(tmp_path_factory, database, smsc):
         cluster.stop()
         client.flushdb()
         client.close()
-
-
-def busiest(times: list[float], span: float) -> int:
-    times, best, j = sorted(times), 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - span:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def test_an_smsc_campaign_survives_faults_and_a_killed_worker_and_sends_each_once(cluster, database, smsc, tmp_path):

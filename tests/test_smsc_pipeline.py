@@ -18,6 +18,7 @@ from campaigns.simulator.server import SimulatorServer
 from campaigns.simulator.smsc import SmscConfig, SmscSimulator, create_smsc_app
 from campaigns.store.models import Chunk, Recipient
 from campaigns.store.uow import UnitOfWork
+from tests.cluster import busiest
 from tests.pipeline_data import fast_settings
 from workers.embedded import EmbeddedRunner
 
@@ -69,16 +70,6 @@ def recipients(engine, campaign_id: int):
             select(Recipient.phone, Recipient.message_id, Recipient.provider_code, Recipient.final_status)
             .where(Recipient.campaign_id == campaign_id, Recipient.verdict == "valid")
         ).all()
-
-
-def busiest(times: list[float], span: float) -> int:
-    times = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - span:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 def test_an_smsc_campaign_is_sent_in_paced_packets_and_followed_to_done(sqlite_url, sqlite_engine, smsc_url, sim, tmp_path):
