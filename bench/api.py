@@ -47,7 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -116,19 +115,9 @@ def mb(n: int) -> str:
 
 
 def _scratch_pg(admin_url: str):
-    from sqlalchemy import create_engine, text
+    from tests.services import scratch_database
 
-    name = f"campaigns_bench_api_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+    return scratch_database(admin_url, "campaigns_bench_api")
 
 
 # -- (a) ingest --------------------------------------------------------------------------

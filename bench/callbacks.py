@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -120,19 +119,9 @@ async def _generate(host: str, port: int, senders: int, duration: float, recipie
 
 
 def _scratch_pg(admin_url: str):
-    from sqlalchemy import create_engine, text
+    from tests.services import scratch_database
 
-    name = f"campaigns_bench_callbacks_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+    return scratch_database(admin_url, "campaigns_bench_callbacks")
 
 
 def seed(db_url: str, recipients: int) -> None:

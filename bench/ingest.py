@@ -40,7 +40,6 @@ import subprocess
 import threading
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,19 +287,9 @@ def _ingest(database: str, path: Path, params: dict) -> dict:
 
 
 def _scratch_pg(admin_url: str):
-    from sqlalchemy import create_engine, text
+    from tests.services import scratch_database
 
-    name = f"campaigns_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+    return scratch_database(admin_url, "campaigns_bench")
 
 
 def _counts(report) -> dict:

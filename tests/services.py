@@ -64,6 +64,24 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def scratch_database(admin_url: str, prefix: str = "campaigns_scratch"):
+    """Create a uniquely named database on the server of ``admin_url`` (benchmarks); returns
+    its URL and a function that drops it."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
 # Databases of the shared Redis, one per test module that runs Celery on it (each flushes
 # its own; two modules on one database steal each other's tasks when pytest-xdist runs
 # them at once): 7 test_pipeline_integration (warm shutdown), 8 test_watch_cluster,
