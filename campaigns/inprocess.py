@@ -61,16 +61,14 @@ def submit_campaign(
     from campaigns.services.enqueue import Idempotency, enqueue_file, request_fingerprint
     from campaigns.services.status import campaign_status
     from campaigns.services.submit import SubmitRequest
-    from campaigns.store.engine import make_engine, upgrade
+    from campaigns.store.engine import open_database
     from campaigns.store.uow import UnitOfWork
 
     settings = settings or Settings.from_env()
     wait = settings.embedded if wait is None else wait
     if settings.embedded and provider == "sandbox" and settings.sandbox_url is None:
         settings = settings.with_(poll_seconds=min(settings.poll_seconds, 1.0))
-    if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings.database_url)
     try:
         with _local_file(file, settings) as path:
             request = SubmitRequest(

@@ -161,6 +161,13 @@ def test_the_named_task_makes_one_campaign_per_key_from_a_file_and_from_s3(stack
 
 
 def test_the_named_task_logs_a_refused_source_and_stores_nothing(stack):
+    # Given a bucket without the object the task names
+    s3 = boto3.client("s3", endpoint_url=stack["s3"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    try:
+        s3.create_bucket(Bucket="crm")
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
     app = _foreign_app(stack["broker"])
     try:
         app.send_task("campaigns.submit", kwargs={"source": "s3://crm/missing.csv", "text": "x",

@@ -23,13 +23,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show incoming messages (replies; a stop word suppresses its phone)."""
         from campaigns.services.callbacks import list_inbound
-        from campaigns.store.engine import make_engine, upgrade
+        from campaigns.store.engine import open_database
         from campaigns.store.uow import UnitOfWork
 
         settings = settings_of(ctx)
-        if settings.database_url.startswith("sqlite"):
-            upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = open_database(settings.database_url)
         try:
             items, _ = list_inbound(lambda: UnitOfWork(engine), campaign_id=campaign, limit=limit)
         finally:
@@ -62,13 +60,11 @@ def register(app: typer.Typer) -> None:
         """Show the events the providers pushed (statuses, replies, calls) and what became of
         each: applied, not final, already final, unmatched, recorded (or pending)."""
         from campaigns.services.callbacks import UNMATCHED, event_counts, list_events
-        from campaigns.store.engine import make_engine, upgrade
+        from campaigns.store.engine import open_database
         from campaigns.store.uow import UnitOfWork
 
         settings = settings_of(ctx)
-        if settings.database_url.startswith("sqlite"):
-            upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = open_database(settings.database_url)
         try:
             uow_factory = lambda: UnitOfWork(engine)  # noqa: E731
             events = list_events(uow_factory, outcome=UNMATCHED if unmatched else None, limit=limit)

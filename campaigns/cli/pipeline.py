@@ -57,13 +57,10 @@ def _print_json(obj) -> None:
 
 
 def _open_engine(settings):
-    """The engine for the configured database; the embedded SQLite default is migrated on
-    the spot so a fresh checkout works without ``campaigns db upgrade``."""
-    from campaigns.store.engine import make_engine, upgrade
+    """The engine for the configured database (campaigns.store.engine.open_database)."""
+    from campaigns.store.engine import open_database
 
-    if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    return open_database(settings.database_url)
 
 
 def _setup_logging(console) -> None:

@@ -27,13 +27,11 @@ def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 
 
 def _open(ctx: typer.Context):
-    from campaigns.store.engine import make_engine, upgrade
+    from campaigns.store.engine import open_database
     from campaigns.store.uow import UnitOfWork
 
     settings = settings_of(ctx)
-    if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings.database_url)
     return settings, engine, (lambda: UnitOfWork(engine))
 
 

@@ -17,13 +17,10 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 def _uow_factory(ctx: typer.Context):
-    from campaigns.store.engine import make_engine, upgrade
+    from campaigns.store.engine import open_database
     from campaigns.store.uow import UnitOfWork
 
-    settings = settings_of(ctx)
-    if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings_of(ctx).database_url)
     ctx.call_on_close(engine.dispose)
     return lambda: UnitOfWork(engine)
 

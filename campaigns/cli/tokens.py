@@ -12,12 +12,9 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 def _engine(ctx: typer.Context):
-    from campaigns.store.engine import make_engine, upgrade
+    from campaigns.store.engine import open_database
 
-    settings = settings_of(ctx)
-    if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    return open_database(settings_of(ctx).database_url)
 
 
 def register(app: typer.Typer) -> None:

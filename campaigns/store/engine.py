@@ -54,3 +54,12 @@ def upgrade(url: str, revision: str = "heads") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+def open_database(url: str, **kw) -> Engine:
+    """The engine for ``url``, for an entry point: the embedded SQLite default is migrated on
+    the spot, so a fresh checkout works without ``campaigns db upgrade`` (a server database
+    is migrated by its operator)."""
+    if url.startswith("sqlite"):
+        upgrade(url)
+    return make_engine(url, **kw)

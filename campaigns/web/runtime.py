@@ -124,11 +124,9 @@ def open_runtime(settings: Settings, *, run_embedded: bool = True) -> Runtime:
     """Build the runtime for ``settings``: engine (the SQLite default migrated on the spot),
     spool folder, and the dispatcher; in the embedded mode also start the background
     runner unless ``run_embedded`` is False."""
-    from campaigns.store.engine import make_engine, upgrade
+    from campaigns.store.engine import open_database
 
-    if settings.database_url.startswith("sqlite"):
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings.database_url)
     spool = Path(settings.data_dir) / "spool"
     spool.mkdir(parents=True, exist_ok=True)
     if settings.embedded:
